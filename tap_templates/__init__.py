@@ -1,0 +1,1 @@
+"""CloudFormation for the tap pipeline: one template per region, composed from one module per component."""

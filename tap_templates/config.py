@@ -1,0 +1,262 @@
+"""The typed pipeline configuration and its loader.
+
+Every template property that an operator may want to change comes from here, so a reviewer can read one
+TOML file and know what a region's stack will contain. Loading validates everything up front: a bad value
+is reported as one ``ConfigError`` line naming the key and the fix, never as a traceback from deep inside
+the template code.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tap_templates import naming, regions
+from tap_templates.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+ENV_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+PROJECT_NAME = ENV_NAME
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+REQUIRED_TAGS = ("CostCenter", "Repository", "Owner")
+
+
+@dataclass(frozen=True)
+class ProcessorConfig:
+    """Sizing of the Lambda function and its SQS event source."""
+
+    memory_mb: int = 1024
+    timeout_seconds: int = 300
+    reserved_concurrency: int = 20
+    max_concurrency: int = 10
+    batch_size: int = 10
+    batching_window_seconds: int = 5
+    max_receive_count: int = 5
+    record_ttl_days: int = 365
+    max_object_mb: int = 2048
+    max_decompression_ratio: int = 100
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long data, logs and old object versions are kept, and when objects change storage class."""
+
+    log_days: int = 30
+    object_expiry_days: int = 365
+    transition_ia_days: int = 30
+    transition_glacier_days: int = 90
+    transition_deep_archive_days: int = 180
+    noncurrent_version_days: int = 30
+    access_log_days: int = 90
+    abort_multipart_days: int = 7
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """Who hears about alarms and how sensitive they are."""
+
+    email: str = ""
+    queue_age_seconds: int = 900
+    duration_fraction: float = 0.8
+    concurrency_fraction: float = 0.8
+    replication_latency_ms: int = 60_000
+
+
+@dataclass(frozen=True)
+class StackSetConfig:
+    """How StackSet operations roll out; the defaults are the cautious ones."""
+
+    permission_model: str = "SELF_MANAGED"
+    max_concurrent_count: int = 1
+    failure_tolerance_count: int = 0
+    region_concurrency: str = "SEQUENTIAL"
+    accounts: tuple[str, ...] = ()
+    organizational_units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One environment of the pipeline (dev, prod, ...) across all its regions."""
+
+    environment: str
+    project: str = "tap"
+    primary_region: str = "us-east-1"
+    secondary_regions: tuple[str, ...] = ("us-west-2",)
+    processor: ProcessorConfig = field(default_factory=ProcessorConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    stacksets: StackSetConfig = field(default_factory=StackSetConfig)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return (self.primary_region, *self.secondary_regions)
+
+
+SECTIONS: dict[str, type] = {
+    "processor": ProcessorConfig,
+    "retention": RetentionConfig,
+    "alarms": AlarmConfig,
+    "stacksets": StackSetConfig,
+}
+
+
+def config_path(env: str) -> Path:
+    return CONFIG_DIR / f"{env}.toml"
+
+
+def load_config(env: str, path: Path | None = None) -> PipelineConfig:
+    """Read ``config/<env>.toml`` (or ``path``) and return a validated config."""
+    if not ENV_NAME.match(env or ""):
+        raise ConfigError(
+            f"environment name {env!r} is not valid: use lowercase letters, digits and single hyphens, "
+            "starting with a letter (it becomes part of bucket names)"
+        )
+    source = path or config_path(env)
+    if not source.is_file():
+        known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))) or "none"
+        raise ConfigError(f"no config file {source}: create it or pick a shipped env ({known})")
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source} is not valid TOML: {exc}") from None
+    return parse_config(raw, env, str(source))
+
+
+def parse_config(raw: dict[str, Any], env: str, source: str = "config") -> PipelineConfig:
+    """Build a config from parsed TOML; every unknown key and out-of-range value is an error."""
+    raw = dict(raw)
+    declared_env = raw.pop("environment", env)
+    if declared_env != env:
+        raise ConfigError(f"{source} declares environment {declared_env!r} but was loaded as {env!r}")
+    sections = {}
+    for name, cls in SECTIONS.items():
+        value = raw.pop(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        sections[name] = _section(cls, value, f"{source}: [{name}]")
+    tags = raw.pop("tags", {})
+    top = {f.name for f in fields(PipelineConfig)} - set(SECTIONS) - {"tags", "environment"}
+    unknown = sorted(set(raw) - top)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(top))}")
+    if "secondary_regions" in raw:
+        if not isinstance(raw["secondary_regions"], list):
+            raise ConfigError(f"{source}: secondary_regions must be a list of region names")
+        raw["secondary_regions"] = tuple(raw["secondary_regions"])
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise ConfigError(f"{source}: [tags] must map tag names to strings")
+    cfg = PipelineConfig(environment=env, tags=dict(sorted(tags.items())), **sections, **raw)
+    validate(cfg, source)
+    return cfg
+
+
+def _section(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+    converted = {}
+    for key, value in values.items():
+        default = getattr(cls(), key)
+        if isinstance(default, tuple):
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}: {key} must be a list")
+            value = tuple(str(v) for v in value)
+        elif isinstance(default, bool) or type(value) is not type(default):
+            if not (isinstance(default, float) and type(value) is int):
+                raise ConfigError(
+                    f"{where}: {key} must be a {type(default).__name__}, got {type(value).__name__} {value!r}"
+                )
+        converted[key] = value
+    return cls(**converted)
+
+
+def validate(cfg: PipelineConfig, source: str = "config") -> None:
+    """Reject values CloudFormation would reject later, or that would make an unsafe pipeline."""
+
+    def fail(message: str) -> None:
+        raise ConfigError(f"{source}: {message}")
+
+    if not PROJECT_NAME.match(cfg.project):
+        fail(f"project {cfg.project!r} is not valid: use lowercase letters, digits and single hyphens")
+    for region in cfg.regions:
+        if region not in regions.KNOWN_REGIONS:
+            fail(f"unknown region {region!r}; use one of the AWS commercial regions, e.g. us-east-1")
+    if not cfg.secondary_regions:
+        fail("secondary_regions is empty: active-passive needs at least one secondary region")
+    if cfg.primary_region in cfg.secondary_regions:
+        fail(f"secondary_regions contains the primary region {cfg.primary_region}: pick another region")
+    if len(set(cfg.secondary_regions)) != len(cfg.secondary_regions):
+        fail("secondary_regions lists a region twice")
+
+    p = cfg.processor
+    _range(fail, "processor.memory_mb", p.memory_mb, 128, 10240)
+    _range(fail, "processor.timeout_seconds", p.timeout_seconds, 10, 900)
+    _range(fail, "processor.reserved_concurrency", p.reserved_concurrency, 2, 1000)
+    _range(fail, "processor.max_concurrency", p.max_concurrency, 2, 1000)
+    if p.max_concurrency > p.reserved_concurrency:
+        fail("processor.max_concurrency exceeds reserved_concurrency: the event source would be throttled")
+    _range(fail, "processor.batch_size", p.batch_size, 1, 10000)
+    _range(fail, "processor.batching_window_seconds", p.batching_window_seconds, 0, 300)
+    if p.batch_size > 10 and p.batching_window_seconds < 1:
+        fail("processor.batch_size over 10 needs batching_window_seconds of at least 1 (SQS rule)")
+    _range(fail, "processor.max_receive_count", p.max_receive_count, 1, 1000)
+    _range(fail, "processor.record_ttl_days", p.record_ttl_days, 1, 36500)
+    _range(fail, "processor.max_object_mb", p.max_object_mb, 1, 5 * 1024 * 1024)
+    _range(fail, "processor.max_decompression_ratio", p.max_decompression_ratio, 2, 10000)
+    if p.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail("processor.log_level must be one of DEBUG, INFO, WARNING, ERROR")
+
+    r = cfg.retention
+    if r.log_days not in regions.LOG_RETENTION_DAYS:
+        allowed = ", ".join(map(str, regions.LOG_RETENTION_DAYS))
+        fail(f"retention.log_days {r.log_days} is not a CloudWatch Logs retention value ({allowed})")
+    for name in ("noncurrent_version_days", "access_log_days", "abort_multipart_days"):
+        _range(fail, f"retention.{name}", getattr(r, name), 1, 36500)
+    _range(fail, "retention.transition_ia_days", r.transition_ia_days, 30, 36500)
+    if not r.transition_ia_days < r.transition_glacier_days < r.transition_deep_archive_days:
+        fail("retention transitions must increase: transition_ia_days < transition_glacier_days < "
+             "transition_deep_archive_days")
+    if r.transition_deep_archive_days - r.transition_glacier_days < 90:
+        fail("retention.transition_deep_archive_days must be at least 90 days after transition_glacier_days "
+             "(S3 minimum storage duration)")
+    if r.object_expiry_days <= r.transition_deep_archive_days:
+        fail("retention.object_expiry_days must be later than transition_deep_archive_days")
+
+    a = cfg.alarms
+    if a.email and not EMAIL.match(a.email):
+        fail(f"alarms.email {a.email!r} is not an e-mail address (leave it empty for no subscription)")
+    _range(fail, "alarms.queue_age_seconds", a.queue_age_seconds, 60, 1_209_600)
+    if not 0 < a.duration_fraction < 1 or not 0 < a.concurrency_fraction < 1:
+        fail("alarms.duration_fraction and alarms.concurrency_fraction must be between 0 and 1")
+    _range(fail, "alarms.replication_latency_ms", a.replication_latency_ms, 1000, 86_400_000)
+
+    s = cfg.stacksets
+    if s.permission_model not in ("SELF_MANAGED", "SERVICE_MANAGED"):
+        fail("stacksets.permission_model must be SELF_MANAGED or SERVICE_MANAGED")
+    if s.region_concurrency not in ("SEQUENTIAL", "PARALLEL"):
+        fail("stacksets.region_concurrency must be SEQUENTIAL or PARALLEL")
+    _range(fail, "stacksets.max_concurrent_count", s.max_concurrent_count, 1, 100)
+    _range(fail, "stacksets.failure_tolerance_count", s.failure_tolerance_count, 0, 100)
+    for account in s.accounts:
+        if not re.fullmatch(r"\d{12}", account):
+            fail(f"stacksets.accounts: {account!r} is not a 12-digit AWS account ID")
+
+    missing = [t for t in REQUIRED_TAGS if not cfg.tags.get(t)]
+    if missing:
+        fail(f"[tags] is missing {', '.join(missing)}: every resource is tagged with them for cost reports")
+    reserved = sorted(t for t in cfg.tags if t in ("Environment", "Project", "Service") or t.startswith("aws:"))
+    if reserved:
+        fail(f"[tags] sets {', '.join(reserved)}, which the pipeline sets itself; remove them")
+    naming.validate(cfg)
+
+
+def _range(fail: Any, name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        fail(f"{name} is {value}; it must be between {low} and {high}")
