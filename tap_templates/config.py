@@ -168,11 +168,10 @@ def _section(cls: type, values: dict[str, Any], where: str) -> Any:
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: {key} must be a list")
             value = tuple(str(v) for v in value)
-        elif isinstance(default, bool) or type(value) is not type(default):
-            if not (isinstance(default, float) and type(value) is int):
-                raise ConfigError(
-                    f"{where}: {key} must be a {type(default).__name__}, got {type(value).__name__} {value!r}"
-                )
+        elif type(value) is not type(default) and not (type(default) is float and type(value) is int):
+            raise ConfigError(
+                f"{where}: {key} must be a {type(default).__name__}, got {type(value).__name__} {value!r}"
+            )
         converted[key] = value
     return cls(**converted)
 

@@ -1,0 +1,122 @@
+"""The region's customer-managed KMS key, which encrypts every data store of the pipeline in that region.
+
+The key policy keeps administration with the account and lets the key be used only through the services
+that store pipeline data (S3, SQS, SNS, DynamoDB, Lambda environment, Secrets Manager) or by the service
+principals that act on their own (CloudWatch Logs, S3 event notifications, CloudWatch alarms), each tied
+to this account and resource by conditions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from awacs import aws
+from awacs.aws import Condition, Statement
+from troposphere import GetAtt, Output, Ref, Sub, kms
+
+from tap_templates import naming, policies
+from tap_templates.config import PipelineConfig
+
+ADMIN_ACTIONS = (
+    "CancelKeyDeletion", "CreateAlias", "CreateGrant", "DeleteAlias", "DescribeKey", "DisableKey",
+    "DisableKeyRotation", "EnableKey", "EnableKeyRotation", "GetKeyPolicy", "GetKeyRotationStatus",
+    "ListGrants", "ListKeyRotations", "ListResourceTags", "PutKeyPolicy", "RetireGrant", "RevokeGrant",
+    "RotateKeyOnDemand", "ScheduleKeyDeletion", "TagResource", "UntagResource", "UpdateAlias",
+    "UpdateKeyDescription",
+)
+USE_ACTIONS = ("Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+               "ReEncryptFrom", "ReEncryptTo")
+# Services through which principals of this account may use the key (kms:ViaService).
+VIA_SERVICES = ("s3", "sqs", "sns", "dynamodb", "lambda", "secretsmanager")
+
+
+@dataclass(frozen=True)
+class DataKey:
+    key: kms.Key
+    alias: kms.Alias
+
+    @property
+    def arn(self) -> GetAtt:
+        return GetAtt(self.key, "Arn")
+
+    def resources(self) -> list:
+        return [self.key, self.alias]
+
+    def outputs(self) -> list[Output]:
+        return [
+            Output("DataKeyArn", Description="KMS key encrypting this region's data", Value=self.arn),
+            Output("DataKeyAlias", Description="Alias of the data key", Value=Ref(self.alias)),
+        ]
+
+
+def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
+    account = Sub(naming.ACCOUNT)
+    return policies.document([
+        Statement(
+            Sid="AccountAdministersKey",
+            Effect=aws.Allow,
+            Principal=policies.account_root(),
+            Action=policies.actions("kms", *ADMIN_ACTIONS),
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="AccountUsesKeyThroughPipelineServices",
+            Effect=aws.Allow,
+            Principal=policies.account_root(),
+            Action=policies.actions("kms", *USE_ACTIONS, "CreateGrant"),
+            Resource=["*"],
+            Condition=Condition([
+                aws.StringEquals("kms:CallerAccount", account),
+                aws.StringEquals("kms:ViaService", [f"{s}.{region}.amazonaws.com" for s in VIA_SERVICES]),
+            ]),
+        ),
+        Statement(
+            Sid="CloudWatchLogsEncryptsPipelineLogGroups",
+            Effect=aws.Allow,
+            Principal=policies.service_principal(f"logs.{region}.amazonaws.com"),
+            Action=policies.actions("kms", "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
+                                    "ReEncryptFrom", "ReEncryptTo"),
+            Resource=["*"],
+            Condition=Condition(aws.ArnLike(
+                "kms:EncryptionContext:aws:logs:arn",
+                Sub(f"arn:{naming.PARTITION}:logs:{region}:{naming.ACCOUNT}:log-group:*"),
+            )),
+        ),
+        Statement(
+            Sid="S3NotifiesEncryptedIngestQueue",
+            Effect=aws.Allow,
+            Principal=policies.service_principal("s3.amazonaws.com"),
+            Action=policies.actions("kms", "Decrypt", "GenerateDataKey"),
+            Resource=["*"],
+            Condition=policies.source_conditions(naming.bucket_arn(naming.ingest_bucket(cfg, region))),
+        ),
+        Statement(
+            Sid="CloudWatchAlarmsPublishToEncryptedTopic",
+            Effect=aws.Allow,
+            Principal=policies.service_principal("cloudwatch.amazonaws.com"),
+            Action=policies.actions("kms", "Decrypt", "GenerateDataKey"),
+            Resource=["*"],
+            Condition=Condition([
+                aws.StringEquals("aws:SourceAccount", account),
+                aws.ArnLike("aws:SourceArn",
+                            Sub(f"arn:{naming.PARTITION}:cloudwatch:{region}:{naming.ACCOUNT}:alarm:*")),
+            ]),
+        ),
+    ])
+
+
+def build(cfg: PipelineConfig, region: str) -> DataKey:
+    key = kms.Key(
+        "DataKey",
+        Description=f"{naming.prefix(cfg)} pipeline data in {region}",
+        EnableKeyRotation=True,
+        KeySpec="SYMMETRIC_DEFAULT",
+        KeyUsage="ENCRYPT_DECRYPT",
+        PendingWindowInDays=30,
+        KeyPolicy=key_policy(cfg, region),
+        # Data in retained tables and buckets stays readable only while its key exists.
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
+    )
+    alias = kms.Alias("DataKeyAlias", AliasName=naming.key_alias(cfg), TargetKeyId=Ref(key))
+    return DataKey(key=key, alias=alias)

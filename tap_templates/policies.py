@@ -1,0 +1,69 @@
+"""IAM policy building blocks, all written with awacs.
+
+Statements are small lists that compose by concatenation. Every document gets ``Version: 2012-10-17``
+here, so no caller can forget it, and every ARN goes through ``Sub`` so ``${AWS::Partition}`` and
+``${AWS::AccountId}`` resolve in whichever account and partition the stack lands in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from awacs import aws
+from awacs.aws import Action, Allow, Condition, Deny, Principal, Statement
+from troposphere import AWSHelperFn, Sub
+
+from tap_templates import naming
+
+Resource = str | AWSHelperFn
+VERSION = "2012-10-17"
+
+
+def document(statements: Sequence[Statement]) -> aws.PolicyDocument:
+    return aws.PolicyDocument(Version=VERSION, Statement=list(statements))
+
+
+def sub(value: Resource) -> Resource:
+    """Plain strings that contain ${...} become Sub; CloudFormation functions pass through."""
+    return Sub(value) if isinstance(value, str) and "${" in value else value
+
+
+def actions(service: str, *names: str) -> list[Action]:
+    return [Action(service, name) for name in names]
+
+
+def allow(action_list: Sequence[Action], resources: Sequence[Resource], condition: Condition | None = None,
+          sid: str | None = None) -> Statement:
+    kwargs = {"Condition": condition} if condition else {}
+    if sid:
+        kwargs["Sid"] = sid
+    return Statement(Effect=Allow, Action=list(action_list), Resource=[sub(r) for r in resources], **kwargs)
+
+
+def account_root() -> Principal:
+    return Principal("AWS", Sub(f"arn:{naming.PARTITION}:iam::{naming.ACCOUNT}:root"))
+
+
+def service_principal(service: str) -> Principal:
+    return Principal("Service", service)
+
+
+def deny_insecure_transport(service: str, resources: Sequence[Resource]) -> Statement:
+    """Refuse any request over plain HTTP. A Deny with the service's wildcard is the point: it must cover
+    actions AWS adds later too (see tap_templates/iam_rules.py)."""
+    return Statement(
+        Sid="DenyInsecureTransport",
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=[Action(service, "*")],
+        Resource=[sub(r) for r in resources],
+        Condition=Condition(aws.Bool("aws:SecureTransport", False)),
+    )
+
+
+def source_conditions(source_arn: Resource) -> Condition:
+    """Confused-deputy guard for service principals: only this account's named resource may call."""
+    return Condition([
+        aws.ArnEquals("aws:SourceArn", sub(source_arn)),
+        aws.StringEquals("aws:SourceAccount", Sub(naming.ACCOUNT)),
+    ])

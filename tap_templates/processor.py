@@ -1,0 +1,178 @@
+"""The Lambda function that processes each new object, its execution role, log group and SQS trigger.
+
+The event source mapping's ``Enabled`` comes from the ``ProcessingEnabled`` parameter: a passive secondary
+is deployed with it off, and promotion flips it through a StackSet parameter override, with no template
+change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from awacs import aws, xray
+from awacs import dynamodb as ddb
+from awacs import logs as logs_actions
+from awacs import s3 as s3_actions
+from awacs import sqs as sqs_actions
+from troposphere import AWSObject, Equals, GetAtt, If, Output, Parameter, Ref, awslambda, iam, logs
+
+from tap_templates import naming, policies
+from tap_templates.compat import EventSourceScalingConfig, FunctionLoggingConfig
+from tap_templates.config import PipelineConfig
+from tap_templates.kms import DataKey
+from tap_templates.queues import Queues
+
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+HANDLER = "handlers.processor.handler"
+ENABLED_CONDITION = "ProcessingIsEnabled"
+METRICS_NAMESPACE = "TapPipeline"
+SERVICE_NAME = "tap-processor"
+# The table operations the handler performs; monitoring alarms on the same list.
+TABLE_ACTIONS = ("BatchWriteItem", "GetItem", "PutItem", "UpdateItem")
+
+
+@dataclass(frozen=True)
+class CodeParameters:
+    """Template parameters the deploy script fills per stack instance."""
+
+    bucket: Parameter
+    key: Parameter
+    enabled: Parameter
+
+    def parameters(self) -> list[Parameter]:
+        return [self.bucket, self.key, self.enabled]
+
+
+@dataclass(frozen=True)
+class Processor:
+    function: awslambda.Function
+    role: iam.Role
+    log_group: logs.LogGroup
+    trigger: awslambda.EventSourceMapping
+
+    def resources(self) -> list:
+        return [self.log_group, self.role, self.function, self.trigger]
+
+    def outputs(self) -> list[Output]:
+        return [
+            Output("ProcessorFunctionName", Value=Ref(self.function)),
+            Output("ProcessorFunctionArn", Value=GetAtt(self.function, "Arn")),
+            Output("ProcessorRoleArn", Value=GetAtt(self.role, "Arn")),
+            Output("ProcessorLogGroupName", Value=Ref(self.log_group)),
+            Output("ProcessorEventSourceMappingId",
+                   Description="Turned on and off by failover promote and failback", Value=Ref(self.trigger)),
+        ]
+
+
+def code_parameters(region_role: str) -> CodeParameters:
+    return CodeParameters(
+        bucket=Parameter(
+            "CodeBucket", Type="String", MinLength=3, MaxLength=63,
+            Description="Bucket in this region holding the handler zip (the deploy script uploads it)",
+        ),
+        key=Parameter(
+            "CodeKey", Type="String", MinLength=1,
+            Description="Object key of the handler zip, content-addressed by its sha256",
+        ),
+        enabled=Parameter(
+            "ProcessingEnabled", Type="String", AllowedValues=["true", "false"],
+            Default="true" if region_role == "primary" else "false",
+            Description="Whether this region consumes its ingest queue (false while it is a passive secondary)",
+        ),
+    )
+
+
+def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues) -> iam.Role:
+    """Exactly what the handler does, on exact ARNs; X-Ray's write API accepts no resource but ``*``."""
+    bucket = naming.bucket_arn(naming.ingest_bucket(cfg, region))
+    log_group = naming.log_group_arn(region, naming.function_log_group(cfg))
+    statements = [
+        policies.allow([s3_actions.GetObject, s3_actions.GetObjectVersion], [f"{bucket}/*"],
+                       sid="ReadIngestObjects"),
+        policies.allow(policies.actions("kms", "Decrypt", "GenerateDataKey"), [key.arn], sid="UseDataKey"),
+        policies.allow([ddb.Action(a) for a in TABLE_ACTIONS], [naming.table_arn(cfg, region)],
+                       sid="WriteRecordsAndLedger"),
+        policies.allow(
+            [sqs_actions.ReceiveMessage, sqs_actions.DeleteMessage, sqs_actions.GetQueueAttributes,
+             sqs_actions.ChangeMessageVisibility],
+            [queues.ingest_arn],
+            sid="ConsumeIngestQueue",
+        ),
+        policies.allow([sqs_actions.SendMessage], [queues.dead_letter_arn], sid="ReportFailedFiles"),
+        policies.allow([logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+                       [log_group, f"{log_group}:log-stream:*"], sid="WriteOwnLogs"),
+        policies.allow([xray.PutTraceSegments, xray.PutTelemetryRecords], ["*"], sid="WriteTraces"),
+    ]
+    return iam.Role(
+        "ProcessorRole",
+        Description=f"Execution role of {naming.function(cfg)}",
+        AssumeRolePolicyDocument=policies.document([
+            aws.Statement(Effect=aws.Allow, Principal=policies.service_principal("lambda.amazonaws.com"),
+                          Action=[aws.Action("sts", "AssumeRole")]),
+        ]),
+        Policies=[iam.Policy(PolicyName="process-ingested-objects", PolicyDocument=policies.document(statements))],
+    )
+
+
+def environment(cfg: PipelineConfig, queues: Queues) -> dict[str, object]:
+    """The handler's whole configuration; handlers/settings.py reads exactly these names."""
+    p = cfg.processor
+    return {
+        "TABLE_NAME": naming.table(cfg),
+        "DLQ_URL": queues.dead_letter_url,
+        "RECORD_TTL_DAYS": str(p.record_ttl_days),
+        "MAX_OBJECT_BYTES": str(p.max_object_mb * 1024 * 1024),
+        "MAX_DECOMPRESSION_RATIO": str(p.max_decompression_ratio),
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": p.log_level,
+    }
+
+
+def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues, code: CodeParameters,
+          depends_on: tuple[AWSObject, ...] = ()) -> Processor:
+    """``depends_on`` holds the table in the primary: records must have somewhere to go before the
+    trigger starts consuming."""
+    p = cfg.processor
+    log_group = logs.LogGroup(
+        "ProcessorLogGroup",
+        LogGroupName=naming.function_log_group(cfg),
+        RetentionInDays=cfg.retention.log_days,
+        KmsKeyId=key.arn,
+    )
+    role = execution_role(cfg, region, key, queues)
+    function = awslambda.Function(
+        "ProcessorFunction",
+        FunctionName=naming.function(cfg),
+        Description="Validates, enriches and stores the records of each new ingestion object",
+        Runtime=RUNTIME,
+        Architectures=[ARCHITECTURE],
+        Handler=HANDLER,
+        Code=awslambda.Code(S3Bucket=Ref(code.bucket), S3Key=Ref(code.key)),
+        MemorySize=p.memory_mb,
+        Timeout=p.timeout_seconds,
+        ReservedConcurrentExecutions=p.reserved_concurrency,
+        Role=GetAtt(role, "Arn"),
+        KmsKeyArn=key.arn,
+        TracingConfig=awslambda.TracingConfig(Mode="Active"),
+        LoggingConfig=FunctionLoggingConfig(LogGroup=Ref(log_group), LogFormat="JSON"),
+        Environment=awslambda.Environment(Variables=environment(cfg, queues)),
+    )
+    trigger = awslambda.EventSourceMapping(
+        "ProcessorEventSource",
+        EventSourceArn=queues.ingest_arn,
+        FunctionName=Ref(function),
+        Enabled=If(ENABLED_CONDITION, True, False),
+        BatchSize=p.batch_size,
+        MaximumBatchingWindowInSeconds=p.batching_window_seconds,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        ScalingConfig=EventSourceScalingConfig(MaximumConcurrency=p.max_concurrency),
+    )
+    if depends_on:
+        trigger.DependsOn = [r.title for r in depends_on]
+    return Processor(function=function, role=role, log_group=log_group, trigger=trigger)
+
+
+def enabled_condition(code: CodeParameters) -> tuple[str, Equals]:
+    return ENABLED_CONDITION, Equals(Ref(code.enabled), "true")

@@ -1,0 +1,111 @@
+"""The ingest queue that S3 notifies and its dead-letter queue.
+
+Both keep messages for the 14-day maximum: a passive secondary's queue must still hold the events of
+replicated objects when it is promoted days after an outage began.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from awacs import sqs as sqs_actions
+from troposphere import GetAtt, Output, Ref, sqs
+
+from tap_templates import naming, policies
+from tap_templates.config import PipelineConfig
+from tap_templates.kms import DataKey
+
+MAX_RETENTION_SECONDS = 1_209_600
+MAX_VISIBILITY_SECONDS = 43_200
+VISIBILITY_PER_TIMEOUT = 6
+
+
+@dataclass(frozen=True)
+class Queues:
+    ingest: sqs.Queue
+    dead_letter: sqs.Queue
+    ingest_policy: sqs.QueuePolicy
+    dead_letter_policy: sqs.QueuePolicy
+
+    @property
+    def ingest_arn(self) -> GetAtt:
+        return GetAtt(self.ingest, "Arn")
+
+    @property
+    def dead_letter_arn(self) -> GetAtt:
+        return GetAtt(self.dead_letter, "Arn")
+
+    @property
+    def dead_letter_url(self) -> Ref:
+        return Ref(self.dead_letter)
+
+    def resources(self) -> list:
+        return [self.ingest, self.dead_letter, self.ingest_policy, self.dead_letter_policy]
+
+    def outputs(self) -> list[Output]:
+        return [
+            Output("IngestQueueUrl", Description="Queue of S3 events to process", Value=Ref(self.ingest)),
+            Output("IngestQueueArn", Value=self.ingest_arn),
+            Output("IngestQueueName", Value=GetAtt(self.ingest, "QueueName")),
+            Output("DeadLetterQueueUrl", Description="Failed files and poison messages",
+                   Value=self.dead_letter_url),
+            Output("DeadLetterQueueArn", Value=self.dead_letter_arn),
+            Output("DeadLetterQueueName", Value=GetAtt(self.dead_letter, "QueueName")),
+        ]
+
+
+def visibility_timeout(cfg: PipelineConfig) -> int:
+    """AWS asks for at least six times the function timeout, so a batch is never redelivered while the
+    function, its retries and the batching window may still be working on it."""
+    return min(VISIBILITY_PER_TIMEOUT * cfg.processor.timeout_seconds, MAX_VISIBILITY_SECONDS)
+
+
+def build(cfg: PipelineConfig, region: str, key: DataKey) -> Queues:
+    ingest_name = naming.ingest_queue(cfg)
+    dlq_name = naming.dead_letter_queue(cfg)
+    ingest_arn = naming.queue_arn(region, ingest_name)
+    dlq_arn = naming.queue_arn(region, dlq_name)
+    bucket_arn = naming.bucket_arn(naming.ingest_bucket(cfg, region))
+
+    dead_letter = sqs.Queue(
+        "DeadLetterQueue",
+        QueueName=dlq_name,
+        KmsMasterKeyId=key.arn,
+        KmsDataKeyReusePeriodSeconds=300,
+        MessageRetentionPeriod=MAX_RETENTION_SECONDS,
+        # Only the ingest queue may use this DLQ, so a redrive can move messages back to just one place.
+        RedriveAllowPolicy={"redrivePermission": "byQueue", "sourceQueueArnList": [policies.sub(ingest_arn)]},
+    )
+    ingest = sqs.Queue(
+        "IngestQueue",
+        QueueName=ingest_name,
+        KmsMasterKeyId=key.arn,
+        KmsDataKeyReusePeriodSeconds=300,
+        MessageRetentionPeriod=MAX_RETENTION_SECONDS,
+        ReceiveMessageWaitTimeSeconds=20,
+        VisibilityTimeout=visibility_timeout(cfg),
+        RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letter, "Arn"),
+                                        maxReceiveCount=cfg.processor.max_receive_count),
+    )
+    ingest_policy = sqs.QueuePolicy(
+        "IngestQueuePolicy",
+        Queues=[Ref(ingest)],
+        PolicyDocument=policies.document([
+            policies.deny_insecure_transport("sqs", [ingest_arn]),
+            policies.Statement(
+                Sid="IngestBucketSendsEvents",
+                Effect=policies.Allow,
+                Principal=policies.service_principal("s3.amazonaws.com"),
+                Action=[sqs_actions.SendMessage],
+                Resource=[policies.sub(ingest_arn)],
+                Condition=policies.source_conditions(bucket_arn),
+            ),
+        ]),
+    )
+    dead_letter_policy = sqs.QueuePolicy(
+        "DeadLetterQueuePolicy",
+        Queues=[Ref(dead_letter)],
+        PolicyDocument=policies.document([policies.deny_insecure_transport("sqs", [dlq_arn])]),
+    )
+    return Queues(ingest=ingest, dead_letter=dead_letter, ingest_policy=ingest_policy,
+                  dead_letter_policy=dead_letter_policy)

@@ -1,0 +1,50 @@
+"""Composes one region's template from the components. Data flows one way: config -> names -> components.
+
+This is the only module that knows which components a region has and how they are wired together.
+"""
+
+from __future__ import annotations
+
+from troposphere import Equals, Ref, Template
+
+from tap_templates import kms, monitoring, processor, queues, regions, storage, table, tags
+from tap_templates.config import PipelineConfig
+
+FORMAT_VERSION = "2010-09-09"
+
+
+def build(cfg: PipelineConfig, region: str) -> Template:
+    role = regions.role(cfg, region)
+    template = Template(
+        Description=f"tap-pipeline {cfg.environment}: {role} region {region} "
+                    f"(ingestion bucket, queues, processor, monitoring)"
+    )
+    template.set_version(FORMAT_VERSION)
+    # A region's template is rendered for that region only; refuse to create it anywhere else.
+    template.add_rule("DeployedInItsRegion", {
+        "Assertions": [{
+            "Assert": Equals(Ref("AWS::Region"), region),
+            "AssertDescription": f"This template is for {region}; deploy build/{cfg.environment}/<region>.json "
+                                 "to its own region",
+        }],
+    })
+    code = processor.code_parameters(role)
+    for parameter in code.parameters():
+        template.add_parameter(parameter)
+    template.add_condition(*processor.enabled_condition(code))
+
+    key = kms.build(cfg, region)
+    q = queues.build(cfg, region, key)
+    buckets = storage.build(cfg, region, key, q)
+    records = table.build(cfg, region, key) if role == "primary" else None
+    fn = processor.build(cfg, region, key, q, code, depends_on=(records.table,) if records else ())
+    alarms = monitoring.build(cfg, region, key)
+
+    components = [key, q, buckets, *([records] if records else []), fn, alarms]
+    for component in components:
+        for resource in component.resources():
+            template.add_resource(resource)
+        for output in component.outputs():
+            template.add_output(output)
+    tags.apply(template, cfg)
+    return template
