@@ -57,7 +57,7 @@ def deny_insecure_transport(service: str, resources: Sequence[Resource]) -> Stat
         Principal=Principal("*"),
         Action=[Action(service, "*")],
         Resource=[sub(r) for r in resources],
-        Condition=Condition(aws.Bool("aws:SecureTransport", False)),
+        Condition=Condition(aws.Bool("aws:SecureTransport", "false")),
     )
 
 

@@ -1,0 +1,24 @@
+"""The only places a policy may use a wildcard, each with the reason. Tests enforce that nothing else does.
+
+Keep this list short: every entry is something a security reviewer will ask about.
+"""
+
+from __future__ import annotations
+
+# (document kind, action) -> why a "*" resource is the only possible resource.
+WILDCARD_RESOURCES: dict[tuple[str, str], str] = {
+    ("role", "xray:PutTraceSegments"): "X-Ray's write API has no resource type; AWS documents only '*'",
+    ("role", "xray:PutTelemetryRecords"): "X-Ray's write API has no resource type; AWS documents only '*'",
+}
+
+# In a KMS key policy "Resource": "*" means "this key": a key policy can name no other resource.
+KEY_POLICY_RESOURCE_REASON = "in a key policy, '*' refers to the key itself"
+
+# A Deny with the service's wildcard action is the safe direction: it also covers actions AWS adds later.
+DENY_WILDCARD_ACTION_REASON = "deny-all over plain HTTP must cover every present and future action"
+
+
+def wildcard_resource_reason(kind: str, action: str) -> str | None:
+    if kind == "key":
+        return KEY_POLICY_RESOURCE_REASON
+    return WILDCARD_RESOURCES.get((kind, action))
