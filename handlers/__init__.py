@@ -1,0 +1,8 @@
+"""The tap pipeline's Lambda record processor: S3 objects in, validated records in DynamoDB out.
+
+Entry point: ``handlers.processor.handler``. Modules are named after what they hold and form one pipeline:
+``events`` (SQS/S3 notifications) -> ``objects`` (S3 reads) -> ``formats`` (streaming readers) ->
+``records`` (validation, normalisation) -> ``items`` (DynamoDB items) -> ``writer`` (batched table writes),
+with ``ledger`` (per-file state), ``failures`` (DLQ) and ``settings``/``clients``/``observability`` around it.
+Nothing here imports from ``tap_templates`` or ``scripts``: the Lambda zip carries only this package.
+"""

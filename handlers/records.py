@@ -1,0 +1,242 @@
+"""Validation and normalisation of one record: pure functions, no I/O.
+
+A record is a JSON object with ``id`` (non-empty string), ``dataType`` (a type with a schema) and
+``timestamp`` (ISO 8601 with a UTC offset, or epoch seconds), plus the fields its type's schema allows.
+``check`` returns either ``Accepted`` (the item key, its normalised UTC timestamp, and the fields already
+converted to DynamoDB attribute values) or ``Rejected`` (every problem found, as ``(field, message)``).
+
+Fields become DynamoDB attribute values here, in the same walk that checks them, because DynamoDB refuses
+what JSON allows: numbers beyond 38 significant digits or outside 1E-130..9.9999E+125, NaN and Infinity,
+empty attribute names, nesting deeper than 32 levels. Such a record is rejected, never sent.
+
+The hot path (``parse_line`` + ``check``) is tuned: orjson to parse, a compiled schema validator, exact type
+checks instead of isinstance, and no Decimal on the way to the item.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import orjson
+
+from handlers.schemas import Registry
+
+ENVELOPE = ("id", "dataType", "timestamp")
+# Item attributes the processor sets itself; a record field with one of these names would overwrite them.
+RESERVED = frozenset({
+    "recordId", "processingStatus", "processedAt", "processedRegion", "expiresAt", "sourceBucket",
+    "sourceKey", "sourceVersionId", "sourceFile", "sourceLine", "sourceIndex", "errors", "raw", "rawBytes",
+    "rawTruncated", "claimedId", "claimedDataType",
+})
+MAX_KEY_BYTES = 2048  # DynamoDB's limit for a partition key value
+MAX_DEPTH = 32
+MAX_DIGITS = 38
+_EPOCH = dt.datetime(1970, 1, 1)
+_MIN_EPOCH = -62135596800  # 0001-01-01T00:00:00Z
+_MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+_INT_EXACT = float(2**53)  # orjson may hand a big integer over as a float: above this, re-parse exactly
+
+
+class Accepted(NamedTuple):
+    data_type: str
+    record_id: str  # "<dataType>#<id>", the item's partition key
+    timestamp: str  # UTC, YYYY-MM-DDTHH:MM:SS.sssZ, the item's sort key
+    attributes: dict[str, Any]  # the record's fields as DynamoDB attribute values (including ``id``)
+
+
+class Rejected(NamedTuple):
+    errors: list[tuple[str, str]]
+    claimed_id: str | None = None
+    claimed_type: str | None = None
+
+
+class _Inexact(Exception):
+    """orjson turned an integer into a float: the line must be parsed again, exactly."""
+
+
+class BadNumber(ValueError):
+    pass
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number DynamoDB can store")
+
+
+def parse_line(line: bytes) -> Any:
+    """Parse one JSON text; ``ValueError`` with the parser's message if it is not JSON."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses what it cannot represent exactly (e.g. big integers); the standard library decides
+    # whether the text is really not JSON, and gives the familiar message if so.
+    return parse_exact(line)
+
+
+def parse_exact(line: bytes) -> Any:
+    """Parse with the standard library, numbers exact (int and Decimal); ``ValueError`` if not JSON."""
+    try:
+        return json.loads(line, parse_float=Decimal, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError("nesting is too deep") from None
+
+
+def check(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted | Rejected:
+    """Validate a parsed record and convert it for the table. ``line`` is its JSON text, if it has one."""
+    if type(obj) is not dict:
+        return Rejected([("", f"record must be a JSON object, not {_kind(obj)}")])
+    errors: list[tuple[str, str]] = []
+    rid = obj.get("id")
+    data_type = obj.get("dataType")
+    if type(rid) is not str or not rid:
+        errors.append(("id", "must be a non-empty string"))
+        rid = None
+    schema = registry.get(data_type) if type(data_type) is str else None
+    if schema is None:
+        known = ", ".join(registry.known)
+        errors.append(("dataType", f"unknown data type {data_type!r} (known: {known})"))
+        data_type = data_type if type(data_type) is str else None
+    try:
+        timestamp = normalize_timestamp(obj.get("timestamp"))
+    except ValueError as exc:
+        errors.append(("timestamp", str(exc)))
+        timestamp = ""
+    if schema is not None and not schema.is_valid(obj):
+        seen = {field for field, _ in errors}
+        errors.extend(e for e in schema.errors(obj) if e[0] not in seen)
+    if errors:
+        return Rejected(errors, rid, data_type)
+    record_id = f"{data_type}#{rid}"
+    if len(record_id) > MAX_KEY_BYTES // 4 and len(record_id.encode()) > MAX_KEY_BYTES:
+        return Rejected([("id", f"is too long: the key {data_type}#id must fit {MAX_KEY_BYTES} bytes")], rid, data_type)
+    try:
+        attributes = fields(obj)
+    except _Inexact:
+        if line is None:
+            raise
+        return check(parse_exact(line), registry)
+    except BadNumber as exc:
+        return Rejected([(exc.args[0], exc.args[1])], rid, data_type)
+    return Accepted(data_type, record_id, timestamp, attributes)  # type: ignore[arg-type]
+
+
+def fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """The record's fields (all but ``dataType`` and ``timestamp``) as DynamoDB attribute values."""
+    out: dict[str, Any] = {}
+    for name, value in obj.items():
+        if name == "dataType" or name == "timestamp":
+            continue
+        if name in RESERVED:
+            raise BadNumber(name, "is a name the processor sets itself; rename the field")
+        kind = type(value)
+        if kind is str:
+            out[name] = {"S": value}
+        elif kind is float or kind is int:
+            out[name] = {"N": number(value, name)}
+        else:
+            out[name] = attribute(value, name, 1)
+    return out
+
+
+def attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
+    """One value as a DynamoDB attribute value; ``BadNumber(path, message)`` if DynamoDB cannot store it."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int or kind is float or kind is Decimal:
+        return {"N": number(value, path)}
+    if value is None:
+        return {"NULL": True}
+    if depth >= MAX_DEPTH:
+        raise BadNumber(path, f"nests deeper than DynamoDB's {MAX_DEPTH} levels")
+    if kind is dict:
+        out = {}
+        for name, item in value.items():
+            if not name:
+                raise BadNumber(path, "has an empty attribute name, which DynamoDB refuses")
+            out[name] = attribute(item, f"{path}.{name}", depth + 1)
+        return {"M": out}
+    if kind is list:
+        return {"L": [attribute(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]}
+    raise BadNumber(path, f"has a value of unsupported type {kind.__name__}")
+
+
+def number(value: int | float | Decimal, path: str) -> str:
+    """The DynamoDB ``N`` text of a number, or ``BadNumber`` if DynamoDB cannot store it exactly."""
+    kind = type(value)
+    if kind is float:
+        if value != value or value in (math.inf, -math.inf):
+            raise BadNumber(path, "is NaN or infinite, which DynamoDB cannot store")
+        magnitude = abs(value)
+        if magnitude >= _INT_EXACT and value.is_integer():
+            raise _Inexact(path)
+        if magnitude and not 1e-130 <= magnitude < 1e126:
+            raise BadNumber(path, f"{value!r} is outside DynamoDB's number range (1E-130 to 9.9999E+125)")
+        return repr(value)
+    if kind is int:
+        text = str(value)
+        if len(text) > MAX_DIGITS and len(text.lstrip("-").rstrip("0")) > MAX_DIGITS:
+            raise BadNumber(path, f"has more than DynamoDB's {MAX_DIGITS} significant digits")
+        if len(text.lstrip("-")) > 126:
+            raise BadNumber(path, "is outside DynamoDB's number range (up to 9.9999E+125)")
+        return text
+    if kind is bool:
+        raise BadNumber(path, "is a boolean where a number is expected")
+    decimal = Decimal(value)
+    if not decimal.is_finite():
+        raise BadNumber(path, "is NaN or infinite, which DynamoDB cannot store")
+    if not decimal:
+        return "0"
+    normal = decimal.normalize()
+    digits = len(normal.as_tuple().digits)
+    if digits > MAX_DIGITS:
+        raise BadNumber(path, f"has more than DynamoDB's {MAX_DIGITS} significant digits")
+    if not -130 <= normal.adjusted() <= 125:
+        raise BadNumber(path, f"{decimal} is outside DynamoDB's number range (1E-130 to 9.9999E+125)")
+    return str(normal)
+
+
+def normalize_timestamp(value: Any) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.sssZ`` in UTC from ISO 8601 text with an offset or from epoch seconds."""
+    kind = type(value)
+    if kind is str:
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value[:64]!r} is not an ISO 8601 date-time") from None
+        offset = moment.utcoffset()
+        if offset is None:
+            raise ValueError(f"{value[:64]!r} has no UTC offset (add Z or +HH:MM)")
+        if offset:
+            try:
+                moment = moment - offset
+            except OverflowError:
+                raise ValueError(f"{value[:64]!r} is out of range in UTC") from None
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - the fastest formatting here
+            moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+            moment.microsecond // 1000,
+        )
+    if kind is int or kind is float or kind is Decimal:
+        if not math.isfinite(value) or not _MIN_EPOCH <= value <= _MAX_EPOCH:
+            raise ValueError(f"{value!r} is not an epoch time between years 1 and 9999")
+        millis = value * 1000 if kind is int else round(value * 1000)
+        moment = _EPOCH + dt.timedelta(milliseconds=int(millis))
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+            moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+            moment.microsecond // 1000,
+        )
+    if value is None:
+        raise ValueError("is required")
+    raise ValueError(f"must be ISO 8601 text or epoch seconds, not {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
