@@ -8,6 +8,7 @@ the template code.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -68,6 +69,33 @@ class AlarmConfig:
 
 
 @dataclass(frozen=True)
+class NetworkConfig:
+    """VPC isolation of the processor: private subnets, endpoints, no route to the internet."""
+
+    isolated: bool = True
+    cidr: str = "10.40.0.0/16"
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Account-level governance; off by default in dev because a trail and Config rules cost money."""
+
+    cloudtrail: bool = False
+    config_rules: bool = False
+    trail_log_days: int = 365
+
+
+@dataclass(frozen=True)
+class PseudonymizationConfig:
+    """Personal-data fields replaced by a keyed HMAC before storing, per data type (dotted paths)."""
+
+    enabled: bool = True
+    fields: dict[str, list[str]] = field(default_factory=lambda: {
+        "event": ["properties.email", "properties.phone", "properties.userId"],
+    })
+
+
+@dataclass(frozen=True)
 class StackSetConfig:
     """How StackSet operations roll out; the defaults are the cautious ones."""
 
@@ -91,6 +119,9 @@ class PipelineConfig:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     alarms: AlarmConfig = field(default_factory=AlarmConfig)
     stacksets: StackSetConfig = field(default_factory=StackSetConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    pseudonymization: PseudonymizationConfig = field(default_factory=PseudonymizationConfig)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -103,6 +134,9 @@ SECTIONS: dict[str, type] = {
     "retention": RetentionConfig,
     "alarms": AlarmConfig,
     "stacksets": StackSetConfig,
+    "network": NetworkConfig,
+    "audit": AuditConfig,
+    "pseudonymization": PseudonymizationConfig,
 }
 
 
@@ -168,6 +202,12 @@ def _section(cls: type, values: dict[str, Any], where: str) -> Any:
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: {key} must be a list")
             value = tuple(str(v) for v in value)
+        elif isinstance(default, dict):
+            if not isinstance(value, dict) or not all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in value.values()
+            ):
+                raise ConfigError(f"{where}: {key} must map names to lists of strings")
+            value = {k: sorted(v) for k, v in sorted(value.items())}
         elif type(value) is not type(default) and not (type(default) is float and type(value) is int):
             raise ConfigError(
                 f"{where}: {key} must be a {type(default).__name__}, got {type(value).__name__} {value!r}"
@@ -246,6 +286,18 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
     for account in s.accounts:
         if not re.fullmatch(r"\d{12}", account):
             fail(f"stacksets.accounts: {account!r} is not a 12-digit AWS account ID")
+
+    try:
+        network = ipaddress.IPv4Network(cfg.network.cidr)
+    except ValueError:
+        fail(f"network.cidr {cfg.network.cidr!r} is not an IPv4 network like 10.40.0.0/16")
+    if not 16 <= network.prefixlen <= 24 or not network.is_private:
+        fail(f"network.cidr {cfg.network.cidr} must be a private range between /16 and /24")
+    _range(fail, "audit.trail_log_days", cfg.audit.trail_log_days, 1, 36500)
+    for data_type, paths in cfg.pseudonymization.fields.items():
+        bad = [p for p in paths if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", p)]
+        if bad or not re.fullmatch(r"[a-z][a-zA-Z0-9]*", data_type):
+            fail(f"pseudonymization.fields.{data_type}: {bad or data_type} is not a dotted field path")
 
     missing = [t for t in REQUIRED_TAGS if not cfg.tags.get(t)]
     if missing:

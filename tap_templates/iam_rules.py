@@ -9,6 +9,10 @@ from __future__ import annotations
 WILDCARD_RESOURCES: dict[tuple[str, str], str] = {
     ("role", "xray:PutTraceSegments"): "X-Ray's write API has no resource type; AWS documents only '*'",
     ("role", "xray:PutTelemetryRecords"): "X-Ray's write API has no resource type; AWS documents only '*'",
+    ("role", "ec2:DescribeNetworkInterfaces"): "EC2 Describe actions support no resource-level permissions; "
+                                               "Lambda needs it to manage the function's VPC interfaces",
+    ("role", "ec2:DescribeSubnets"): "EC2 Describe actions support no resource-level permissions; Lambda "
+                                     "checks the function's subnets with it",
 }
 
 # In a KMS key policy "Resource": "*" means "this key": a key policy can name no other resource.

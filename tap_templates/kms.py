@@ -51,7 +51,22 @@ class DataKey:
 
 def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
     account = Sub(naming.ACCOUNT)
+    trail = []
+    if cfg.audit.cloudtrail:
+        trail.append(Statement(
+            Sid="CloudTrailEncryptsDataEventLogs",
+            Effect=aws.Allow,
+            Principal=policies.service_principal("cloudtrail.amazonaws.com"),
+            Action=policies.actions("kms", "DescribeKey", "GenerateDataKey"),
+            Resource=["*"],
+            Condition=Condition([
+                aws.StringEquals("aws:SourceArn", Sub(naming.trail_arn(cfg, region))),
+                aws.StringLike("kms:EncryptionContext:aws:cloudtrail:arn",
+                               Sub(f"arn:{naming.PARTITION}:cloudtrail:*:{naming.ACCOUNT}:trail/*")),
+            ]),
+        ))
     return policies.document([
+        *trail,
         Statement(
             Sid="AccountAdministersKey",
             Effect=aws.Allow,

@@ -18,7 +18,8 @@ from troposphere import AWSObject, GetAtt, If, Join, Output, Ref, Sub, cloudwatc
 from tap_templates import naming, policies, regions
 from tap_templates.config import PipelineConfig
 from tap_templates.kms import DataKey
-from tap_templates.processor import ENABLED_CONDITION, METRICS_NAMESPACE, SERVICE_NAME, TABLE_ACTIONS
+from tap_templates.processor import ENABLED_CONDITION, METRICS_NAMESPACE, SERVICE_NAME
+from tap_templates.table import TABLE_ACTIONS
 
 PERIOD = 300
 

@@ -45,6 +45,10 @@ def artifacts_bucket(cfg: PipelineConfig, region: str) -> str:
     return f"{prefix(cfg)}-artifacts-{ACCOUNT}-{region}"
 
 
+def audit_bucket(cfg: PipelineConfig, region: str) -> str:
+    return f"{prefix(cfg)}-audit-{ACCOUNT}-{region}"
+
+
 # Regional resources: the same name in every region, so alarms and tools need only the region.
 def key_alias(cfg: PipelineConfig) -> str:
     return f"alias/{prefix(cfg)}-data"
@@ -70,6 +74,23 @@ def function_log_group(cfg: PipelineConfig) -> str:
     return f"/aws/lambda/{function(cfg)}"
 
 
+def flow_log_group(cfg: PipelineConfig) -> str:
+    return f"/{cfg.project}/{cfg.environment}/vpc-flow-logs"
+
+
+def trail(cfg: PipelineConfig) -> str:
+    return f"{prefix(cfg)}-data-events"
+
+
+def pseudonymization_secret(cfg: PipelineConfig) -> str:
+    """Replicas of a secret keep its name in every region, so the handler looks it up by name."""
+    return f"{cfg.project}/{cfg.environment}/pseudonymization-key"
+
+
+def config_rule(cfg: PipelineConfig, what: str) -> str:
+    return f"{prefix(cfg)}-{what}"
+
+
 def alarm_topic(cfg: PipelineConfig) -> str:
     return f"{prefix(cfg)}-alarms"
 
@@ -84,6 +105,44 @@ def dashboard(cfg: PipelineConfig, region: str) -> str:
 
 def stack_set(cfg: PipelineConfig, region: str) -> str:
     return f"{prefix(cfg)}-{region}"
+
+
+# StackSet deployment: the self-managed roles, the stack that creates them, and the artifacts' object keys.
+def stackset_administration_role(cfg: PipelineConfig) -> str:
+    return f"{prefix(cfg)}-stackset-administration"
+
+
+def stackset_execution_role(cfg: PipelineConfig) -> str:
+    return f"{prefix(cfg)}-stackset-execution"
+
+
+def stackset_roles_stack(cfg: PipelineConfig) -> str:
+    return f"{prefix(cfg)}-stackset-roles"
+
+
+def stack_instance_stacks(cfg: PipelineConfig) -> str:
+    """Pattern of the stacks StackSets creates for instances: ``StackSet-<stack set name>-<uuid>``; the
+    execution role may manage only these, and the roles CloudFormation names after them."""
+    return f"StackSet-{prefix(cfg)}-*"
+
+
+def named_resources(cfg: PipelineConfig) -> str:
+    """Pattern matching every resource named from ``prefix`` (buckets, queues, topics, functions, ...)."""
+    return f"{prefix(cfg)}-*"
+
+
+def path_named_resources(cfg: PipelineConfig) -> tuple[str, ...]:
+    """Patterns of the names that are paths rather than prefixed (log groups, secrets)."""
+    return (f"/aws/lambda/{prefix(cfg)}-*", f"/{cfg.project}/{cfg.environment}/*", f"{cfg.project}/{cfg.environment}/*")
+
+
+def code_object_key(sha256: str) -> str:
+    """Content-addressed: a new zip never overwrites the one running stacks point at."""
+    return f"code/{sha256}.zip"
+
+
+def template_object_key(sha256: str) -> str:
+    return f"templates/{sha256}.json"
 
 
 # ARNs, in the ${AWS::Partition} form so the templates work in every partition.
@@ -112,6 +171,15 @@ def table_arn(cfg: PipelineConfig, region: str) -> str:
     return f"arn:{PARTITION}:dynamodb:{region}:{ACCOUNT}:table/{table(cfg)}"
 
 
+def secret_arn(cfg: PipelineConfig, region: str) -> str:
+    """Secrets Manager appends six random characters to a secret's ARN; ``??????`` matches exactly those."""
+    return f"arn:{PARTITION}:secretsmanager:{region}:{ACCOUNT}:secret:{pseudonymization_secret(cfg)}-??????"
+
+
+def trail_arn(cfg: PipelineConfig, region: str) -> str:
+    return f"arn:{PARTITION}:cloudtrail:{region}:{ACCOUNT}:trail/{trail(cfg)}"
+
+
 def log_group_arn(region: str, log_group: str) -> str:
     return f"arn:{PARTITION}:logs:{region}:{ACCOUNT}:log-group:{log_group}"
 
@@ -124,7 +192,9 @@ def resolve(name: str, account: str, partition: str = "aws") -> str:
 def validate(cfg: PipelineConfig) -> None:
     """Fail early when project and environment names would make a bucket name S3 rejects."""
     for region in cfg.regions:
-        for bucket in (ingest_bucket(cfg, region), access_log_bucket(cfg, region), artifacts_bucket(cfg, region)):
+        buckets = (ingest_bucket(cfg, region), access_log_bucket(cfg, region), artifacts_bucket(cfg, region),
+                   audit_bucket(cfg, region))
+        for bucket in buckets:
             concrete = resolve(bucket, SAMPLE_ACCOUNT)
             if len(concrete) > BUCKET_NAME_MAX:
                 raise ConfigError(

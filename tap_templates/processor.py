@@ -7,20 +7,26 @@ change.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from awacs import aws, xray
 from awacs import dynamodb as ddb
 from awacs import logs as logs_actions
 from awacs import s3 as s3_actions
 from awacs import sqs as sqs_actions
-from troposphere import AWSObject, Equals, GetAtt, If, Output, Parameter, Ref, awslambda, iam, logs
+from troposphere import AWSObject, Equals, GetAtt, If, NoValue, Output, Parameter, Ref, Sub, awslambda, iam, logs
 
 from tap_templates import naming, policies
 from tap_templates.compat import EventSourceScalingConfig, FunctionLoggingConfig
 from tap_templates.config import PipelineConfig
 from tap_templates.kms import DataKey
 from tap_templates.queues import Queues
+from tap_templates.table import TABLE_ACTIONS
+
+if TYPE_CHECKING:
+    from tap_templates.network import Network
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
@@ -28,8 +34,6 @@ HANDLER = "handlers.processor.handler"
 ENABLED_CONDITION = "ProcessingIsEnabled"
 METRICS_NAMESPACE = "TapPipeline"
 SERVICE_NAME = "tap-processor"
-# The table operations the handler performs; monitoring alarms on the same list.
-TABLE_ACTIONS = ("BatchWriteItem", "GetItem", "PutItem", "UpdateItem")
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,10 @@ def code_parameters(region_role: str) -> CodeParameters:
     )
 
 
-def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues) -> iam.Role:
-    """Exactly what the handler does, on exact ARNs; X-Ray's write API accepts no resource but ``*``."""
+def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues,
+                   network: Network | None) -> iam.Role:
+    """Exactly what the handler does, on exact ARNs. The only ``*`` resources are the ones AWS offers no
+    narrower resource for (see tap_templates/iam_rules.py)."""
     bucket = naming.bucket_arn(naming.ingest_bucket(cfg, region))
     log_group = naming.log_group_arn(region, naming.function_log_group(cfg))
     statements = [
@@ -104,6 +110,26 @@ def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queue
                        [log_group, f"{log_group}:log-stream:*"], sid="WriteOwnLogs"),
         policies.allow([xray.PutTraceSegments, xray.PutTelemetryRecords], ["*"], sid="WriteTraces"),
     ]
+    if cfg.pseudonymization.enabled:
+        statements.append(policies.allow([aws.Action("secretsmanager", "GetSecretValue")],
+                                         [naming.secret_arn(cfg, region)], sid="ReadPseudonymizationKey"))
+    if network:
+        interface = f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:network-interface/*"
+        statements += [
+            policies.allow(
+                [aws.Action("ec2", "CreateNetworkInterface")],
+                [interface, *(Sub(f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:subnet/${{{s.title}}}")
+                              for s in network.subnets),
+                 Sub(f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:security-group/"
+                     f"${{{network.function_security_group.title}}}")],
+                sid="AttachToPrivateSubnets",
+            ),
+            policies.allow([aws.Action("ec2", a) for a in ("DeleteNetworkInterface", "AssignPrivateIpAddresses",
+                                                           "UnassignPrivateIpAddresses")],
+                           [interface], sid="ManageOwnNetworkInterfaces"),
+            policies.allow([aws.Action("ec2", a) for a in ("DescribeNetworkInterfaces", "DescribeSubnets")],
+                           ["*"], sid="DescribeNetwork"),
+        ]
     return iam.Role(
         "ProcessorRole",
         Description=f"Execution role of {naming.function(cfg)}",
@@ -118,7 +144,14 @@ def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queue
 def environment(cfg: PipelineConfig, queues: Queues) -> dict[str, object]:
     """The handler's whole configuration; handlers/settings.py reads exactly these names."""
     p = cfg.processor
+    pseudonymize = {}
+    if cfg.pseudonymization.enabled:
+        pseudonymize = {
+            "PSEUDONYMIZATION_SECRET_ID": naming.pseudonymization_secret(cfg),
+            "PSEUDONYMIZE_FIELDS": json.dumps(cfg.pseudonymization.fields, sort_keys=True, separators=(",", ":")),
+        }
     return {
+        **pseudonymize,
         "TABLE_NAME": naming.table(cfg),
         "DLQ_URL": queues.dead_letter_url,
         "RECORD_TTL_DAYS": str(p.record_ttl_days),
@@ -131,7 +164,7 @@ def environment(cfg: PipelineConfig, queues: Queues) -> dict[str, object]:
 
 
 def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues, code: CodeParameters,
-          depends_on: tuple[AWSObject, ...] = ()) -> Processor:
+          network: Network | None = None, depends_on: tuple[AWSObject, ...] = ()) -> Processor:
     """``depends_on`` holds the table in the primary: records must have somewhere to go before the
     trigger starts consuming."""
     p = cfg.processor
@@ -141,7 +174,7 @@ def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues, code: 
         RetentionInDays=cfg.retention.log_days,
         KmsKeyId=key.arn,
     )
-    role = execution_role(cfg, region, key, queues)
+    role = execution_role(cfg, region, key, queues, network)
     function = awslambda.Function(
         "ProcessorFunction",
         FunctionName=naming.function(cfg),
@@ -158,6 +191,9 @@ def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues, code: 
         TracingConfig=awslambda.TracingConfig(Mode="Active"),
         LoggingConfig=FunctionLoggingConfig(LogGroup=Ref(log_group), LogFormat="JSON"),
         Environment=awslambda.Environment(Variables=environment(cfg, queues)),
+        VpcConfig=awslambda.VPCConfig(SubnetIds=network.subnet_ids,
+                                      SecurityGroupIds=[Ref(network.function_security_group)])
+        if network else NoValue,
     )
     trigger = awslambda.EventSourceMapping(
         "ProcessorEventSource",

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from troposphere import Template
 
-from tap_templates import naming, regions, template
+from tap_templates import naming, regions, stackset_roles, template
 from tap_templates.config import PipelineConfig
 
 MANIFEST = "manifest.json"
+ROLES = "stackset-roles.json"
 MANIFEST_VERSION = 1
 
 
@@ -40,9 +41,12 @@ class Rendering:
     environment: str
     templates: tuple[RenderedTemplate, ...]
     manifest: bytes
+    # The self-managed StackSet roles (tap_templates/stackset_roles.py), deployed once per account.
+    roles: bytes = b""
 
     def files(self) -> dict[str, bytes]:
-        return {**{t.file: t.body for t in self.templates}, MANIFEST: self.manifest}
+        roles = {ROLES: self.roles} if self.roles else {}
+        return {**{t.file: t.body for t in self.templates}, **roles, MANIFEST: self.manifest}
 
 
 def to_json(data: dict) -> bytes:
@@ -57,7 +61,7 @@ def _parameters(body: dict) -> dict[str, dict]:
     return body.get("Parameters", {})
 
 
-def manifest(cfg: PipelineConfig, rendered: tuple[RenderedTemplate, ...]) -> bytes:
+def manifest(cfg: PipelineConfig, rendered: tuple[RenderedTemplate, ...], roles: bytes | None = None) -> bytes:
     by_region = {t.region: t for t in rendered}
     order = regions.deploy_order(cfg)
     entries = []
@@ -87,7 +91,19 @@ def manifest(cfg: PipelineConfig, rendered: tuple[RenderedTemplate, ...]) -> byt
         "deploy_order_reason": "secondaries first: the primary replicates into their buckets and creates "
                                "global-table replicas encrypted with their keys, which must exist already",
         "templates": entries,
+        **({"stackset_roles": roles_entry(cfg, roles)} if roles else {}),
     })
+
+
+def roles_entry(cfg: PipelineConfig, roles: bytes) -> dict:
+    return {
+        "file": ROLES,
+        "sha256": hashlib.sha256(roles).hexdigest(),
+        "stack_name": naming.stackset_roles_stack(cfg),
+        "administration_role": naming.stackset_administration_role(cfg),
+        "execution_role": naming.stackset_execution_role(cfg),
+        "deploy_with": f"python scripts/deploy.py roles --env {cfg.environment}",
+    }
 
 
 def render(cfg: PipelineConfig) -> Rendering:
@@ -97,7 +113,9 @@ def render(cfg: PipelineConfig) -> Rendering:
         rendered.append(RenderedTemplate(region=region, role=regions.role(cfg, region), file=f"{region}.json",
                                          body=template_json(tpl), resources=len(tpl.resources)))
     ordered = tuple(rendered)
-    return Rendering(environment=cfg.environment, templates=ordered, manifest=manifest(cfg, ordered))
+    roles = template_json(stackset_roles.build(cfg))
+    return Rendering(environment=cfg.environment, templates=ordered, manifest=manifest(cfg, ordered, roles),
+                     roles=roles)
 
 
 def write(rendering: Rendering, out_dir: Path) -> Path:

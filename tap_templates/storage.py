@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from awacs import s3 as s3_actions
-from awacs.aws import Condition, StringEquals, StringLike
+from awacs.aws import ArnEquals, Condition, StringEquals, StringLike
 from awacs.aws import ForAnyValueStringEquals as any_value_equals
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import GetAtt, NoValue, Output, Ref, Sub, iam, s3
@@ -20,6 +20,7 @@ from tap_templates.kms import DataKey
 from tap_templates.queues import Queues
 
 ACCESS_LOG_PREFIX = "ingest/"
+AUDIT_LOG_PREFIX = "audit/"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.B
         UpdateReplacePolicy="Retain",
     )
     arn = naming.bucket_arn(name)
+    sources = [naming.ingest_bucket(cfg, region)]
+    prefixes = [f"{arn}/{ACCESS_LOG_PREFIX}*"]
+    if cfg.audit.cloudtrail:
+        sources.append(naming.audit_bucket(cfg, region))
+        prefixes.append(f"{arn}/{AUDIT_LOG_PREFIX}*")
     policy = s3.BucketPolicy(
         "AccessLogBucketPolicy",
         Bucket=Ref(bucket),
@@ -90,8 +96,11 @@ def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.B
                 Effect=policies.Allow,
                 Principal=policies.service_principal("logging.s3.amazonaws.com"),
                 Action=[s3_actions.PutObject],
-                Resource=[Sub(f"{arn}/{ACCESS_LOG_PREFIX}*")],
-                Condition=policies.source_conditions(naming.bucket_arn(naming.ingest_bucket(cfg, region))),
+                Resource=[Sub(p) for p in prefixes],
+                Condition=Condition([
+                    ArnEquals("aws:SourceArn", [Sub(naming.bucket_arn(b)) for b in sources]),
+                    StringEquals("aws:SourceAccount", Sub(naming.ACCOUNT)),
+                ]),
             ),
         ]),
     )

@@ -7,7 +7,20 @@ from __future__ import annotations
 
 from troposphere import Equals, Ref, Template
 
-from tap_templates import kms, monitoring, processor, queues, regions, storage, table, tags
+from tap_templates import (
+    audit,
+    kms,
+    monitoring,
+    network,
+    processor,
+    queues,
+    regions,
+    scanner_skips,
+    secrets,
+    storage,
+    table,
+    tags,
+)
 from tap_templates.config import PipelineConfig
 
 FORMAT_VERSION = "2010-09-09"
@@ -36,15 +49,21 @@ def build(cfg: PipelineConfig, region: str) -> Template:
     key = kms.build(cfg, region)
     q = queues.build(cfg, region, key)
     buckets = storage.build(cfg, region, key, q)
-    records = table.build(cfg, region, key) if role == "primary" else None
-    fn = processor.build(cfg, region, key, q, code, depends_on=(records.table,) if records else ())
+    is_primary = role == "primary"
+    records = table.build(cfg, region, key) if is_primary else None
+    secret = secrets.build(cfg, key) if is_primary and cfg.pseudonymization.enabled else None
+    vpc = network.build(cfg, region, key) if cfg.network.isolated else None
+    fn = processor.build(cfg, region, key, q, code, network=vpc, depends_on=(records.table,) if records else ())
     alarms = monitoring.build(cfg, region, key)
+    governance = audit.build(cfg, region, key, buckets.access_logs)
 
-    components = [key, q, buckets, *([records] if records else []), fn, alarms]
+    optional = [c for c in (records, secret, vpc) if c is not None]
+    components = [key, q, buckets, *optional, fn, alarms, governance]
     for component in components:
         for resource in component.resources():
             template.add_resource(resource)
         for output in component.outputs():
             template.add_output(output)
     tags.apply(template, cfg)
+    scanner_skips.apply(template)
     return template

@@ -39,7 +39,10 @@ def test_key_policy_grants_services_only_with_conditions(t):
             assert s.get("Condition"), f"{s['Sid']} grants a service without a source condition"
         if s["Sid"] != "AccountAdministersKey":
             assert "Condition" in s
-    assert services == {f"logs.{t.region}.amazonaws.com", "s3.amazonaws.com", "cloudwatch.amazonaws.com"}
+    expected = {f"logs.{t.region}.amazonaws.com", "s3.amazonaws.com", "cloudwatch.amazonaws.com"}
+    if config(t.env).audit.cloudtrail:
+        expected.add("cloudtrail.amazonaws.com")
+    assert services == expected
     via = next(s for s in statements if s["Sid"] == "AccountUsesKeyThroughPipelineServices")
     assert set(via["Condition"]["StringEquals"]["kms:ViaService"]) >= {
         f"{svc}.{t.region}.amazonaws.com" for svc in ("s3", "sqs", "sns", "dynamodb")
@@ -127,7 +130,7 @@ def test_primary_replicates_to_every_secondary_with_its_key(t):
 def test_secondary_neither_replicates_nor_creates_the_table(t):
     absent = {"Ref": "AWS::NoValue"}
     assert t.props("IngestBucket").get("ReplicationConfiguration", absent) == absent
-    assert not t.of_type("AWS::IAM::Role").keys() - {"ProcessorRole"}
+    assert "ReplicationRole" not in t.resources
     assert not t.of_type("AWS::DynamoDB::GlobalTable")
 
 
@@ -228,8 +231,13 @@ def test_execution_role_allows_exactly_what_the_handler_does(t):
     cfg = config(t.env)
     (policy,) = t.props("ProcessorRole")["Policies"]
     grants = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-    assert set(grants) == {"ReadIngestObjects", "UseDataKey", "WriteRecordsAndLedger", "ConsumeIngestQueue",
-                           "ReportFailedFiles", "WriteOwnLogs", "WriteTraces"}
+    expected = {"ReadIngestObjects", "UseDataKey", "WriteRecordsAndLedger", "ConsumeIngestQueue",
+                "ReportFailedFiles", "WriteOwnLogs", "WriteTraces"}
+    if cfg.pseudonymization.enabled:
+        expected.add("ReadPseudonymizationKey")
+    if cfg.network.isolated:
+        expected |= {"AttachToPrivateSubnets", "ManageOwnNetworkInterfaces", "DescribeNetwork"}
+    assert set(grants) == expected
     assert grants["WriteTraces"]["Resource"] == ["*"]
     table_arn = resolve(grants["WriteRecordsAndLedger"]["Resource"][0], t)
     assert table_arn == f"arn:aws:dynamodb:{t.region}:123456789012:table/{naming.table(cfg)}"

@@ -36,7 +36,7 @@ per_template = pytest.mark.parametrize("t", TEMPLATES, ids=IDS)
 def created_names(env: str) -> dict[str, set[str]]:
     """What the environment's templates really create, by kind, as concrete names for the sample account."""
     found: dict[str, set[str]] = {k: set() for k in ("bucket", "queue", "table", "function", "log_group",
-                                                      "alias", "topic")}
+                                                      "alias", "topic", "secret")}
     name_props = {
         "AWS::S3::Bucket": ("bucket", "BucketName"), "AWS::SQS::Queue": ("queue", "QueueName"),
         "AWS::DynamoDB::GlobalTable": ("table", "TableName"), "AWS::Lambda::Function": ("function", "FunctionName"),
@@ -50,6 +50,9 @@ def created_names(env: str) -> dict[str, set[str]]:
                 name = resolve(resource["Properties"][prop], t)
                 assert name, f"{t.region}: {resource['Type']} has no literal name"
                 found[kind].add(name if kind in ("bucket", "table") else f"{t.region}/{name}")
+        for secret in t.of_type("AWS::SecretsManager::Secret").values():  # replicas keep the name
+            for region in [t.region, *(r["Region"] for r in secret["Properties"].get("ReplicaRegions", []))]:
+                found["secret"].add(f"{region}/{secret['Properties']['Name']}")
     return found
 
 
@@ -119,6 +122,11 @@ def _iam_resource_exists(arn: str, t: RegionTemplate, created: dict[str, set[str
         (r"arn:aws:sns:([a-z0-9-]+):\d{12}:(.+)", lambda m: f"{m[1]}/{m[2]}" in created["topic"]),
         (r"arn:aws:logs:([a-z0-9-]+):\d{12}:log-group:(.+?)(:log-stream:\*)?",
          lambda m: f"{m[1]}/{m[2]}" in created["log_group"]),
+        (r"arn:aws:secretsmanager:([a-z0-9-]+):\d{12}:secret:(.+)-\?{6}",
+         lambda m: f"{m[1]}/{m[2]}" in created["secret"]),
+        (r"arn:aws:ec2:([a-z0-9-]+):\d{12}:network-interface/\*", lambda m: m[1] == t.region),
+        (r"arn:aws:ec2:([a-z0-9-]+):\d{12}:(subnet|security-group)/\$\{(\w+)\}",
+         lambda m: m[1] == t.region and m[3] in t.resources),
     ]
     for pattern, exists in patterns:
         match = re.fullmatch(pattern, arn)

@@ -1,0 +1,167 @@
+"""Issue 5's template side: VPC isolation, pseudonymization secret, audit switches and scanner cleanliness."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cfnlint.api import ManualArgs, lint
+
+from tap_templates import naming, scanner_skips
+from tap_templates.config import load_config, parse_config
+from tap_templates.render import render
+from tests.support.rendered import SHIPPED_ENVS, all_templates, config, rendering, resolve
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = all_templates()
+per_template = pytest.mark.parametrize("t", TEMPLATES, ids=[f"{t.env}-{t.region}" for t in TEMPLATES])
+
+
+@per_template
+def test_processor_runs_in_private_subnets_with_no_way_out(t):
+    fn = t.props("ProcessorFunction")
+    assert fn["VpcConfig"] == {"SubnetIds": [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}],
+                               "SecurityGroupIds": [{"Ref": "ProcessorSecurityGroup"}]}
+    for forbidden in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::EIP",
+                      "AWS::EC2::VPCGatewayAttachment", "AWS::EC2::Route"):
+        assert not t.of_type(forbidden), forbidden
+    azs = [t.props(s)["AvailabilityZone"] for s in ("PrivateSubnet1", "PrivateSubnet2")]
+    assert azs[0] != azs[1]
+    assert all(t.props(s)["MapPublicIpOnLaunch"] is False for s in ("PrivateSubnet1", "PrivateSubnet2"))
+
+
+@per_template
+def test_endpoints_cover_every_service_the_function_calls(t):
+    endpoints = {resolve(e["Properties"]["ServiceName"], t): e["Properties"]
+                 for e in t.of_type("AWS::EC2::VPCEndpoint").values()}
+    prefix = f"com.amazonaws.{t.region}."
+    assert {s.removeprefix(prefix) for s in endpoints} == {"s3", "dynamodb", "sqs", "kms", "logs", "xray",
+                                                           "secretsmanager"}
+    for service in ("s3", "dynamodb"):
+        assert endpoints[prefix + service]["VpcEndpointType"] == "Gateway"
+        assert endpoints[prefix + service]["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
+    for name, props in endpoints.items():
+        if props["VpcEndpointType"] == "Interface":
+            assert props["PrivateDnsEnabled"] is True
+            assert props["SecurityGroupIds"] == [{"Ref": "EndpointSecurityGroup"}]
+        if not name.endswith(".xray"):  # X-Ray endpoints take no narrower policy than full access
+            statements = props["PolicyDocument"]["Statement"]
+            assert all(s["Resource"] != "*" and s["Resource"] != ["*"] for s in statements), name
+
+
+@per_template
+def test_security_groups_allow_only_https(t):
+    function_sg = t.props("ProcessorSecurityGroup")
+    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in function_sg["SecurityGroupEgress"]] == [
+        ("tcp", 443, 443)]
+    assert "SecurityGroupIngress" not in function_sg
+    ingress = t.props("EndpointIngressFromProcessor")
+    assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
+    assert ingress["SourceSecurityGroupId"] == {"Ref": "ProcessorSecurityGroup"}
+    entries = [e["Properties"] for e in t.of_type("AWS::EC2::NetworkAclEntry").values()]
+    assert all(e["Protocol"] == 6 and e["RuleAction"] == "allow" for e in entries)
+    assert {(e["PortRange"]["From"], e["PortRange"]["To"]) for e in entries} == {(443, 443), (1024, 65535)}
+
+
+@per_template
+def test_flow_logs_go_to_an_encrypted_log_group_with_retention(t):
+    flow = t.one("AWS::EC2::FlowLog")
+    assert flow["ResourceId"] == {"Ref": "Vpc"} and flow["TrafficType"] == "ALL"
+    group = t.props("FlowLogGroup")
+    assert group["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert group["RetentionInDays"] == config(t.env).retention.log_days
+
+
+def test_network_isolation_switch_removes_the_vpc():
+    raw = {"network": {"isolated": False}, "tags": dict(config("dev").tags)}
+    cfg = parse_config(raw, "dev")
+    body = json.loads(render(cfg).templates[0].body)
+    vpc_config = body["Resources"]["ProcessorFunction"]["Properties"].get("VpcConfig")
+    assert vpc_config in (None, {"Ref": "AWS::NoValue"})
+    assert not [r for r in body["Resources"].values() if r["Type"].startswith("AWS::EC2::")]
+    assert not lint(render(cfg).templates[0].body.decode(), config=ManualArgs(regions=["us-east-1"]))
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_pseudonymization_secret_is_generated_encrypted_and_replicated(env):
+    cfg = config(env)
+    primary = next(t for t in TEMPLATES if t.env == env and t.role == "primary")
+    secret = primary.one("AWS::SecretsManager::Secret")
+    assert secret["Name"] == naming.pseudonymization_secret(cfg)
+    assert "SecretString" not in secret and secret["GenerateSecretString"]["PasswordLength"] >= 32
+    assert secret["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert [(r["Region"], resolve(r["KmsKeyId"], primary)) for r in secret["ReplicaRegions"]] == [
+        (r, f"arn:aws:kms:{r}:123456789012:{naming.key_alias(cfg)}") for r in cfg.secondary_regions]
+    for t in TEMPLATES:
+        if t.env == env:
+            env_vars = t.props("ProcessorFunction")["Environment"]["Variables"]
+            assert env_vars["PSEUDONYMIZATION_SECRET_ID"] == secret["Name"]
+            assert json.loads(env_vars["PSEUDONYMIZE_FIELDS"]) == cfg.pseudonymization.fields
+
+
+def test_prod_has_a_trail_of_ingestion_data_events_and_config_rules():
+    for t in (x for x in TEMPLATES if x.env == "prod"):
+        trail = t.one("AWS::CloudTrail::Trail")
+        assert trail["EnableLogFileValidation"] is True and trail["IsLogging"] is True
+        assert trail["KMSKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+        (selector,) = trail["EventSelectors"]
+        ingest = resolve(t.props("IngestBucket")["BucketName"], t)
+        assert resolve(selector["DataResources"][0]["Values"][0], t) == f"arn:aws:s3:::{ingest}/"
+        audit = t.props("AuditBucket")
+        assert all(audit["PublicAccessBlockConfiguration"].values())
+        assert audit["VersioningConfiguration"] == {"Status": "Enabled"}
+        rules = {r["Properties"]["Source"]["SourceIdentifier"] for r in t.of_type("AWS::Config::ConfigRule").values()}
+        assert {"S3_BUCKET_SSL_REQUESTS_ONLY", "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED", "DYNAMODB_PITR_ENABLED",
+                "LAMBDA_CONCURRENCY_CHECK", "CMK_BACKING_KEY_ROTATION_ENABLED"} <= rules
+        for rule in t.of_type("AWS::Config::ConfigRule").values():
+            assert rule["Properties"]["Scope"]["ComplianceResourceId"], "rules are scoped to our resources"
+    for t in (x for x in TEMPLATES if x.env == "dev"):
+        assert not t.of_type("AWS::CloudTrail::Trail") and not t.of_type("AWS::Config::ConfigRule")
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_cfn_lint_with_serverless_rules_reports_nothing(env):
+    for rendered in rendering(env).templates:
+        result = subprocess.run(
+            [shutil.which("cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--regions", rendered.region,
+             "--", str(ROOT / "build" / env / rendered.file)],
+            capture_output=True, text=True, timeout=300)
+        assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
+
+
+def test_every_skip_is_on_a_rendered_resource_and_documented():
+    doc = (ROOT / "docs" / "security.md").read_text()
+    rendered_ids = {logical_id for t in TEMPLATES for logical_id in t.resources}
+    for logical_id, skips in scanner_skips.SKIPS.items():
+        assert logical_id in rendered_ids, f"skip for {logical_id}, which no template renders"
+        for check, reason in skips:
+            assert f"| {check} | {logical_id} |" in doc, f"{check} on {logical_id} is not in docs/security.md"
+            assert reason in doc
+    for t in TEMPLATES:
+        for logical_id, resource in t.resources.items():
+            meta = resource.get("Metadata", {})
+            skipped = [s["id"] for s in meta.get("checkov", {}).get("skip", [])]
+            skipped += meta.get("cfn-lint", {}).get("config", {}).get("ignore_checks", [])
+            assert set(skipped) <= {c for c, _ in scanner_skips.SKIPS.get(logical_id, ())}
+
+
+@pytest.mark.skipif(not os.environ.get("CHECKOV"), reason="CHECKOV (path to checkov in its own venv) is not set; "
+                                                          ".ci/run sets it")
+def test_checkov_finds_nothing():
+    result = subprocess.run([os.environ["CHECKOV"], "--framework", "cloudformation", "-d", str(ROOT / "build"),
+                             "--quiet", "--compact", "--output", "json"], capture_output=True, text=True, timeout=900)
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failed = [f"{c['check_id']} {c['resource']} {c['file_path']}" for r in reports
+              for c in r.get("results", {}).get("failed_checks", [])]
+    assert failed == []
+    assert sum(r["summary"]["passed"] for r in reports) > 200
+    assert result.returncode == 0
+
+
+def test_prod_config_turns_audit_on():
+    assert load_config("prod").audit.cloudtrail and load_config("prod").audit.config_rules
