@@ -73,6 +73,8 @@ def open_object(s3_client: Any, ref: ObjectRef, max_bytes: int, start: int = 0) 
     try:
         response = s3_client.get_object(**params)
     except Exception as exc:
+        if start and _error_code(exc) == "InvalidRange":  # resuming exactly at the end: nothing left
+            return ObjectStream(_Empty(), start, start)
         raise _classify(exc, ref) from exc
     total = _total_size(response)
     stream = ObjectStream(response["Body"], total, start)
@@ -91,6 +93,19 @@ def _total_size(response: dict[str, Any]) -> int:
         if tail.isdigit():
             return int(tail)
     return int(response.get("ContentLength", 0))
+
+
+class _Empty:
+    def read(self, _size: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
 def _classify(exc: Exception, ref: ObjectRef) -> Exception:

@@ -1,0 +1,172 @@
+"""DynamoDB items, built directly as the JSON bytes of their attribute values.
+
+Every item is serialized once, by orjson, into the exact bytes that go into the BatchWriteItem request
+body (see ``writer``): no TypeSerializer, no Decimal, no second serialization by botocore. The attributes
+that are the same for every item of a file (source, times, region, TTL) are serialized once per file
+and appended to each item's own attributes.
+
+Valid record (``processingStatus`` = ``PROCESSED``)::
+
+    recordId          S  "<dataType>#<id>"                       (partition key)
+    timestamp         S  record time in UTC, YYYY-MM-DDTHH:MM:SS.sssZ   (sort key)
+    dataType          S  the record's data type                   (DataTypeIndex)
+    processingStatus  S  PROCESSED                                (ProcessingStatusIndex)
+    id, <fields>         the validated fields as sent
+    sourceLine | sourceIndex  N  1-based line (JSONL, CSV) or 0-based array index (JSON)
+
+Rejected record (``processingStatus`` = ``REJECTED``; keyed by its source location, so it can never
+overwrite a valid record, and a replay rewrites the same item)::
+
+    recordId          S  "REJECTED#" + sha256(ledgerId, position)[:40]
+    timestamp         S  processedAt (so ProcessingStatusIndex lists rejections by time)
+    processingStatus  S  REJECTED
+    errors            L  [{field S, message S}, ...]   every problem found
+    raw               S  the input as received, first RAW_LIMIT characters
+    rawBytes          N  length of the input;  rawTruncated BOOL
+    claimedId, claimedDataType  S  the record's id and dataType, when they were strings
+    sourceLine | sourceIndex    N
+
+Both also carry ``sourceBucket``, ``sourceKey``, ``sourceVersionId`` (when versioned), ``sourceFile`` (the
+file's ledger ``recordId``), ``processedAt`` (when processing of the file version began: identical on every
+retry, so replays write identical items), ``processedRegion`` and ``expiresAt`` (TTL, epoch seconds).
+Rejected items have no ``dataType`` and so stay out of ``DataTypeIndex``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from handlers.records import Accepted
+
+MAX_ITEM_BYTES = 400 * 1024
+RAW_LIMIT = 4096
+MAX_MESSAGE = 1000
+PROCESSED = {"S": "PROCESSED"}
+REJECTED = {"S": "REJECTED"}
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class FileSource:
+    """What every item of one file version says about where it came from."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    ledger_id: str
+    processed_at: str
+    expires_at: int
+    region: str
+
+
+class ItemFactory:
+    """Builds the items of one file. ``position_name`` is ``sourceLine`` or ``sourceIndex``."""
+
+    def __init__(self, source: FileSource, position_name: str) -> None:
+        self.source = source
+        self.position_name = position_name
+        common: dict[str, Any] = {
+            "sourceBucket": {"S": source.bucket},
+            "sourceKey": {"S": source.key},
+            "sourceFile": {"S": source.ledger_id},
+            "processedAt": {"S": source.processed_at},
+            "processedRegion": {"S": source.region},
+            "expiresAt": {"N": str(source.expires_at)},
+        }
+        if source.version_id:
+            common["sourceVersionId"] = {"S": source.version_id}
+        self._tail = b"," + orjson.dumps(common)[1:]  # ',"sourceBucket":...}' closes every item
+
+    def accepted(self, record: Accepted, position: int) -> tuple[Key, bytes]:
+        """The item of a valid record: its key and its serialized attribute map."""
+        head = {
+            "recordId": {"S": record.record_id},
+            "timestamp": {"S": record.timestamp},
+            "dataType": {"S": record.data_type},
+            "processingStatus": PROCESSED,
+            self.position_name: {"N": str(position)},
+        }
+        head.update(record.attributes)
+        return (record.record_id, record.timestamp), orjson.dumps(head)[:-1] + self._tail
+
+    def rejected(
+        self,
+        errors: Sequence[tuple[str, str]],
+        raw: Any,
+        position: int,
+        claimed_id: str | None = None,
+        claimed_type: str | None = None,
+    ) -> tuple[Key, bytes]:
+        """The item of a rejected record: every error and the raw input, truncated, keyed by position."""
+        text, size = raw_text(raw)
+        digest = hashlib.sha256(f"{self.source.ledger_id}\0{position}".encode()).hexdigest()[:40]
+        key = (f"REJECTED#{digest}", self.source.processed_at)
+        head: dict[str, Any] = {
+            "recordId": {"S": key[0]},
+            "timestamp": {"S": key[1]},
+            "processingStatus": REJECTED,
+            self.position_name: {"N": str(position)},
+            "errors": {"L": [
+                {"M": {"field": {"S": field or "(record)"}, "message": {"S": message[:MAX_MESSAGE]}}}
+                for field, message in errors
+            ]},
+            "raw": {"S": text},
+            "rawBytes": {"N": str(size)},
+            "rawTruncated": {"BOOL": len(text) < size},
+        }
+        if claimed_id:
+            head["claimedId"] = {"S": claimed_id[:RAW_LIMIT]}
+        if claimed_type:
+            head["claimedDataType"] = {"S": claimed_type[:RAW_LIMIT]}
+        return key, orjson.dumps(head)[:-1] + self._tail
+
+
+def raw_text(raw: Any) -> tuple[str, int]:
+    """The first ``RAW_LIMIT`` characters of a record's input as text, and the input's full size."""
+    if isinstance(raw, (bytes, bytearray)):
+        data = bytes(raw)
+    elif isinstance(raw, str):
+        data = raw.encode("utf-8", "replace")
+    else:
+        try:
+            data = orjson.dumps(raw, default=str)
+        except (TypeError, orjson.JSONEncodeError):
+            data = repr(raw).encode("utf-8", "replace")
+    text = data[: RAW_LIMIT + 4].decode("utf-8", "replace")[:RAW_LIMIT]
+    return text, len(data)
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """The size DynamoDB counts for an item (attribute names plus values), for the 400 KB limit."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").split("e")[0].split("E")[0].replace(".", "").strip("0")
+        return (len(digits) + 1) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
+    return len(str(inner))
+
+
+def oversized(item_bytes: bytes) -> int:
+    """0 if the item fits DynamoDB's 400 KB, else its size. The JSON text is never smaller than the size
+    DynamoDB counts, so only items whose text is over the limit are measured."""
+    if len(item_bytes) <= MAX_ITEM_BYTES:
+        return 0
+    size = item_size(orjson.loads(item_bytes))
+    return size if size > MAX_ITEM_BYTES else 0

@@ -1,0 +1,119 @@
+"""The per-record path of one file: source records in, DynamoDB items out. Pure: no AWS calls.
+
+``FileItems.outcomes`` turns each record the readers yield into exactly one item, valid or rejected, so
+for every file *records in = processed + rejected*. On top of per-record validation it catches what only
+the file as a whole shows: two records with the same key (the later one is rejected: DynamoDB also refuses
+duplicate keys within one BatchWriteItem) and items over DynamoDB's 400 KB limit.
+
+Duplicate keys are remembered in a window of the last ``duplicate_window`` keys, so memory stays flat for
+any file size; two records with the same key further apart than that are both written, the later one
+overwriting the earlier (as a replay would).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from handlers import items as items_module
+from handlers.formats import Record
+from handlers.items import ItemFactory, Key
+from handlers.records import Accepted, Rejected, check, parse_line
+from handlers.schemas import Registry
+
+
+class Outcome(NamedTuple):
+    index: int  # records of the file up to and including this one
+    position: int  # line (JSONL, CSV) or array index (JSON)
+    end: int | None  # byte offset after the record, where a reader can resume (uncompressed JSONL)
+    key: Key
+    item: bytes
+    accepted: bool
+
+
+class RecentKeys:
+    """The last ``size`` item keys of a file, and where each first appeared."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._positions: dict[str, int] = {}
+        self._order: collections.deque[str] = collections.deque()
+
+    def first_position(self, key: str, position: int) -> int | None:
+        """``None`` the first time a key is seen (and remember it), else where it was seen first."""
+        seen = self._positions.get(key)
+        if seen is not None:
+            return seen
+        self._positions[key] = position
+        self._order.append(key)
+        if len(self._order) > self.size:
+            del self._positions[self._order.popleft()]
+        return None
+
+
+class FileItems:
+    """Builds one file's items; ``kind`` is the format (``jsonl``, ``json`` or ``csv``)."""
+
+    def __init__(self, factory: ItemFactory, kind: str, registry: Registry, duplicate_window: int) -> None:
+        self.factory = factory
+        self.kind = kind
+        self.registry = registry
+        self.recent = RecentKeys(duplicate_window)
+        self.position_label = "line" if factory.position_name == "sourceLine" else "index"
+
+    def outcomes(self, records: Iterator[Record], skip: int = 0, first_index: int = 0) -> Iterator[Outcome]:
+        """One outcome per record, in order. The first ``skip`` records are passed over unread (resuming);
+        ``first_index`` is the number of records before the first one ``records`` yields."""
+        index = first_index
+        build = self._build_line if self.kind == "jsonl" else self._build_value
+        factory = self.factory
+        recent = self.recent
+        for position, end, payload, problem in records:
+            index += 1
+            if index <= skip:
+                continue
+            if problem is not None:
+                key, item = factory.rejected([("", problem)], payload, position)
+                yield Outcome(index, position, end, key, item, False)
+                continue
+            result, raw = build(payload)
+            if type(result) is Accepted:
+                key, item = factory.accepted(result, position)
+                first = recent.first_position(f"{key[0]}\0{key[1]}", position)
+                if first is not None:
+                    errors = [("id", f"duplicate key: the record at {self.position_label} {first} of this file "
+                                     "has the same id, dataType and timestamp")]
+                    key, item = factory.rejected(errors, raw, position, *_claims(result))
+                    yield Outcome(index, position, end, key, item, False)
+                    continue
+                if len(item) > items_module.MAX_ITEM_BYTES:
+                    size = items_module.oversized(item)
+                    if size:
+                        errors = [("", f"the item would be {size} bytes, over DynamoDB's 400 KB limit")]
+                        key, item = factory.rejected(errors, raw, position, *_claims(result))
+                        yield Outcome(index, position, end, key, item, False)
+                        continue
+                yield Outcome(index, position, end, key, item, True)
+            else:
+                key, item = factory.rejected(result.errors, raw, position, result.claimed_id, result.claimed_type)
+                yield Outcome(index, position, end, key, item, False)
+
+    def _build_line(self, line: bytes) -> tuple[Any, Any]:
+        try:
+            value = parse_line(line)
+        except ValueError as exc:
+            return Rejected([("", f"not valid JSON: {exc}")]), line
+        return check(value, self.registry, line), line
+
+    def _build_value(self, value: Any) -> tuple[Any, Any]:
+        if self.kind == "csv":
+            data_type = value.get("dataType")
+            schema = self.registry.get(data_type) if type(data_type) is str else None
+            if schema is not None:
+                return check(schema.coerce_row(value), self.registry), value
+        return check(value, self.registry), value
+
+
+def _claims(result: Accepted) -> tuple[str, str]:
+    return result.record_id.split("#", 1)[1], result.data_type

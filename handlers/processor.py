@@ -1,0 +1,404 @@
+"""Lambda entry point: ``handler(event, context)`` for SQS batches of S3 event notifications.
+
+For each object version a notification names: claim it in the ledger (a COMPLETED or FAILED version is a
+counted duplicate and changes nothing), stream it through reader -> validation -> items, write the items
+in batches, and mark it COMPLETED. It returns ``{"batchItemFailures": [...]}`` with the messages to retry:
+
+- a permanent file problem (``FileFailure``): one DLQ message, ledger FAILED, the SQS message acknowledged;
+- a transient one (S3 read errors, the table failing after retries, another invocation holding the file,
+  the deadline): progress saved in the ledger, the message retried, processing resumed from the offset;
+- the circuit breaker: once the table keeps failing, the remaining messages are returned unprocessed.
+
+Environment (see ``settings``): ``TABLE_NAME``, ``DLQ_URL`` (required); ``RECORD_TTL_DAYS``,
+``MAX_OBJECT_BYTES``, ``MAX_DECOMPRESSION_RATIO``, ``MAX_RECORD_BYTES``, ``WRITE_CONCURRENCY``,
+``DEADLINE_MARGIN_MS``, ``DUPLICATE_WINDOW``, ``CHECKPOINT_INTERVAL_MS`` (optional); ``AWS_REGION``
+from the runtime; ``POWERTOOLS_*`` for logs, metrics and traces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from handlers import clients, events, failures, formats, ledger, objects, settings, writer
+from handlers.events import InvalidNotification, ObjectRef
+from handlers.failures import DeadLetter, FileFailure, RetryLater
+from handlers.items import FileSource, ItemFactory
+from handlers.ledger import LeaseLost, Ledger, Progress
+from handlers.observability import count, failed_by_reason, logger, metrics, milliseconds, tracer
+from handlers.pipeline import FileItems
+from handlers.schemas import registry
+from handlers.settings import Settings
+from handlers.writer import Batch, BatchWriter, CircuitBreaker, TableUnavailable
+
+COMPLETED, DUPLICATE, FAILED, RETRY, SKIPPED = "completed", "duplicate", "failed", "retry", "skipped"
+LEASE_EXTRA_MS = 60_000
+
+
+@functools.cache
+def _executor(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="table-write")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    """Process an SQS batch; return the messages SQS should deliver again."""
+    return Invocation(settings.current(), context).run(event)
+
+
+class Invocation:
+    """One handler call: its deadline, circuit breaker and AWS clients."""
+
+    def __init__(self, config: Settings, context: Any) -> None:
+        self.config = config
+        self.context = context
+        self.request_id = str(getattr(context, "aws_request_id", "local"))
+        remaining = self._remaining_ms()
+        self.margin_ms = min(config.deadline_margin_ms, remaining // 4)
+        self.breaker = CircuitBreaker()
+        self.s3 = clients.s3(config.region)
+        self.table = writer.install(clients.dynamodb(config.region))
+
+    def _remaining_ms(self) -> int:
+        getter = getattr(self.context, "get_remaining_time_in_millis", None)
+        return int(getter()) if getter else 15 * 60 * 1000
+
+    def time_left_ms(self) -> int:
+        """Milliseconds until processing must stop (the function's remaining time less the margin)."""
+        return self._remaining_ms() - self.margin_ms
+
+    def run(self, event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+        retry: list[str] = []
+        for message_id, body in events.sqs_messages(event):
+            if self.breaker.open or self.time_left_ms() <= 0:
+                retry.append(message_id)
+                continue
+            try:
+                outcome = self.message(message_id, body)
+            except Exception:
+                logger.exception("unexpected error; the message will be retried", extra={"messageId": message_id})
+                outcome = RETRY
+            if outcome == RETRY:
+                retry.append(message_id)
+        if self.breaker.open:
+            count("CircuitBreakerOpen")
+        return {"batchItemFailures": [{"itemIdentifier": m} for m in retry]}
+
+    def message(self, message_id: str, body: str) -> str:
+        """Process every object of one SQS message; RETRY if any of them must be tried again."""
+        try:
+            message = events.parse_message(message_id, body)
+        except InvalidNotification as exc:
+            logger.error("message is not an S3 notification", extra={"messageId": message_id, "error": str(exc)})
+            letter = DeadLetter(
+                reason=failures.INVALID_NOTIFICATION, message=str(exc), region=self.config.region,
+                s3_record=body[:100_000], sqs_message_id=message_id, request_id=self.request_id,
+            )
+            return self._dead_letter(letter)
+        if message.test_event:
+            logger.info("skipping s3:TestEvent", extra={"messageId": message_id})
+            count("TestEventsSkipped")
+            return SKIPPED
+        outcome = SKIPPED
+        for ref in message.objects:
+            if not ref.is_creation:
+                logger.info("skipping non-creation event", extra={"eventName": ref.event_name, "key": ref.key})
+                continue
+            if self.breaker.open or self.time_left_ms() <= 0:
+                return RETRY
+            result = self.object(ref, message_id)
+            if result == RETRY:
+                outcome = RETRY
+            elif outcome != RETRY:
+                outcome = result
+        return outcome
+
+    def object(self, ref: ObjectRef, message_id: str) -> str:
+        """Process one object version, with bucket, key and version on every log line meanwhile."""
+        logger.append_keys(bucket=ref.bucket, key=ref.key, versionId=ref.version_id)
+        try:
+            return FileRun(self, ref, message_id).run()
+        finally:
+            logger.remove_keys(["bucket", "key", "versionId"])
+
+    def _dead_letter(self, letter: DeadLetter) -> str:
+        try:
+            failures.send(clients.sqs(self.config.region), self.config.dlq_url, letter)
+        except Exception:
+            logger.exception("sending to the DLQ failed; the message will be retried")
+            return RETRY
+        count("DeadLetters")
+        return FAILED
+
+
+class FileRun:
+    """Processing of one object version within one invocation."""
+
+    def __init__(self, invocation: Invocation, ref: ObjectRef, message_id: str) -> None:
+        self.inv = invocation
+        self.config = invocation.config
+        self.ref = ref
+        self.message_id = message_id
+        self.lid = ledger.ledger_id(ref.key, ref.version_id, ref.etag)
+        self.ledger = Ledger(invocation.table, self.config.table_name, f"{invocation.request_id}/{message_id}",
+                             self.config.region)
+        self.progress = Progress()
+        self.started = time.monotonic()
+        self.bytes_read = 0
+        self.new_processed = 0
+        self.new_rejected = 0
+
+    def run(self) -> str:
+        try:
+            fmt: formats.Format | None = formats.format_for(self.ref.key)
+        except FileFailure as exc:
+            fmt, early_failure = None, exc
+        else:
+            early_failure = None
+        now = _now()
+        try:
+            claim = self.ledger.claim(
+                self.lid,
+                {"bucket": self.ref.bucket, "objectKey": self.ref.key, "versionId": self.ref.version_id,
+                 "etag": self.ref.etag, "objectSize": self.ref.size, "format": fmt.name if fmt else None},
+                now_iso=_iso(now), now_ms=int(now.timestamp() * 1000),
+                lease_ms=self.inv._remaining_ms() + LEASE_EXTRA_MS,
+                expires_at=int(now.timestamp()) + self.config.record_ttl_days * 86400,
+            )
+        except Exception:
+            logger.exception("claiming the file in the ledger failed; retrying later")
+            self.inv.breaker.failure()
+            count("FilesIncomplete")
+            return RETRY
+        if claim.outcome == "done":
+            logger.info("file version already handled; duplicate delivery skipped",
+                        extra={"ledgerStatus": claim.progress.status})
+            count("FilesDuplicate")
+            return DUPLICATE
+        if claim.outcome == "busy":
+            logger.info("another invocation is processing this file; retrying later")
+            count("FilesIncomplete")
+            return RETRY
+        self.progress = claim.progress
+        logger.info("processing file", extra={"ledgerId": self.lid, "offset": self.progress.offset,
+                                               "attempt": self.progress.attempts})
+        try:
+            if early_failure is not None:
+                raise early_failure
+            assert fmt is not None
+            self.process(fmt)
+        except FileFailure as exc:
+            return self.failed(exc)
+        except (RetryLater, TableUnavailable, LeaseLost) as exc:
+            return self.stopped(exc)
+        return self.completed()
+
+    # -- the pipeline -------------------------------------------------------------------------------------
+    def process(self, fmt: formats.Format) -> None:
+        config = self.config
+        start = self.progress
+        by_byte = fmt.resumable_by_byte and start.byte_offset > 0 and start.offset > 0
+        with tracer.provider.in_subsegment("## s3 open") as segment:
+            segment.put_annotation("key", self.ref.key[:250])
+            stream = objects.open_object(self.inv.s3, self.ref, config.max_object_bytes,
+                                         start=start.byte_offset if by_byte else 0)
+        self.stream = stream
+        chunks: Iterator[bytes] = stream.chunks()
+        if fmt.gzip:
+            chunks = formats.gunzip(chunks, stream.size, config.max_decompression_ratio)
+        if not by_byte:
+            chunks = formats.text_start(chunks)
+        if fmt.kind == "jsonl":
+            records = formats.jsonl_records(chunks, config.max_record_bytes,
+                                            first_line=start.line_offset + 1 if by_byte else 1,
+                                            first_byte=start.byte_offset if by_byte else 0)
+        elif fmt.kind == "csv":
+            records = formats.csv_records(chunks, config.max_record_bytes)
+        else:
+            records = formats.json_records(chunks)
+        source = FileSource(
+            bucket=self.ref.bucket, key=self.ref.key, version_id=self.ref.version_id, ledger_id=self.lid,
+            processed_at=start.started_at, expires_at=_expires_at(start.started_at, config.record_ttl_days),
+            region=config.region,
+        )
+        factory = ItemFactory(source, "sourceIndex" if fmt.kind == "json" else "sourceLine")
+        file_items = FileItems(factory, fmt.kind, registry(), config.duplicate_window)
+        outcomes = file_items.outcomes(records, skip=0 if by_byte else start.offset,
+                                       first_index=start.offset if by_byte else 0)
+        self.writer = BatchWriter(
+            self.inv.table, config.table_name, _executor(config.write_concurrency), self.inv.breaker,
+            on_commit=self._commit, max_in_flight=2 * config.write_concurrency,
+            time_left_ms=self.inv.time_left_ms, wrap=_traced,
+        )
+        by_bytes_next = fmt.resumable_by_byte
+        last_save = time.monotonic()
+        batch = Batch()
+        try:
+            with tracer.provider.in_subsegment("## records"):
+                for outcome in outcomes:
+                    if outcome.key in batch.items:  # never two puts of one key in a request
+                        self._submit(batch)
+                        batch = Batch()
+                    batch.items[outcome.key] = outcome.item
+                    if outcome.accepted:
+                        batch.processed += 1
+                    else:
+                        batch.rejected += 1
+                    batch.checkpoint = (outcome.index, outcome.end, outcome.position) if by_bytes_next else (
+                        outcome.index, 0, 0)
+                    if len(batch.items) == writer.BATCH_SIZE:
+                        self._submit(batch)
+                        batch = Batch()
+                        if self.inv.time_left_ms() <= 0:
+                            raise RetryLater("DEADLINE", "the function's deadline is near; resuming next time")
+                        if (time.monotonic() - last_save) * 1000 >= config.checkpoint_interval_ms:
+                            self._save(ledger.IN_PROGRESS)
+                            last_save = time.monotonic()
+                if batch.items:
+                    self._submit(batch)
+            self.writer.flush()
+        except BaseException:
+            with contextlib.suppress(TableUnavailable):
+                self.writer.flush()
+            raise
+        finally:
+            self.bytes_read = stream.bytes_read
+            stream.close()
+
+    def _submit(self, batch: Batch) -> None:
+        self.writer.submit(batch)
+
+    def _commit(self, batch: Batch) -> None:
+        """A batch and every batch before it are written: the file's progress may move past them."""
+        progress = self.progress
+        progress.processed += batch.processed
+        progress.rejected += batch.rejected
+        self.new_processed += batch.processed
+        self.new_rejected += batch.rejected
+        progress.offset, progress.byte_offset, progress.line_offset = batch.checkpoint
+
+    # -- endings ----------------------------------------------------------------------------------------
+    def _save(self, status: str, failure: tuple[str, str] | None = None, lease_until: int | None = None) -> None:
+        self.progress.bytes += self._take_bytes()
+        elapsed = int((time.monotonic() - self.started) * 1000)
+        self.progress.duration_ms += elapsed
+        self.started = time.monotonic()
+        self.ledger.save(self.lid, self.progress, _iso(_now()), status=status, failure=failure,
+                         lease_until=lease_until)
+
+    def _take_bytes(self) -> int:
+        stream = getattr(self, "stream", None)
+        current = stream.bytes_read if stream is not None else 0
+        taken = current - getattr(self, "_bytes_counted", 0)
+        self._bytes_counted = current
+        return taken
+
+    def _metrics(self) -> None:
+        count("RecordsProcessed", self.new_processed)
+        count("RecordsRejected", self.new_rejected)
+        stats = getattr(getattr(self, "writer", None), "stats", None)
+        if stats is not None:
+            count("WriteRequests", stats.requests)
+            count("UnprocessedRetries", stats.unprocessed_retries)
+        milliseconds("ProcessingTime", (time.monotonic() - self.started) * 1000)
+
+    def completed(self) -> str:
+        self._metrics()
+        try:
+            self._save(ledger.COMPLETED)
+        except LeaseLost:
+            logger.warning("lease lost before completion; another invocation finishes the file")
+            return RETRY
+        except Exception:
+            logger.exception("marking the file COMPLETED failed; the message will be retried")
+            self.inv.breaker.failure()
+            return RETRY
+        count("FilesCompleted")
+        latency = _since(self.ref.event_time)
+        if latency is not None:
+            milliseconds("FileLatency", latency)
+        logger.info("file completed", extra={"processed": self.progress.processed, "rejected": self.progress.rejected,
+                                              "records": self.progress.records})
+        return COMPLETED
+
+    def failed(self, exc: FileFailure) -> str:
+        self._metrics()
+        logger.error("file failed permanently", extra={"reason": exc.reason, "error": exc.message,
+                                                        "processed": self.progress.processed,
+                                                        "rejected": self.progress.rejected})
+        letter = DeadLetter(
+            reason=exc.reason, message=exc.message, region=self.config.region, s3_record=self.ref.s3_record,
+            sqs_message_id=self.message_id, request_id=self.inv.request_id, bucket=self.ref.bucket,
+            key=self.ref.key, version_id=self.ref.version_id, etag=self.ref.etag, size=self.ref.size,
+            ledger_id=self.lid, processed=self.progress.processed, rejected=self.progress.rejected,
+        )
+        if self.inv._dead_letter(letter) == RETRY:
+            self._release()
+            return RETRY
+        count("FilesFailed")
+        failed_by_reason(exc.reason)
+        try:
+            self._save(ledger.FAILED, failure=(exc.reason, exc.message))
+        except Exception:
+            logger.exception("marking the file FAILED in the ledger failed (the DLQ message was sent)")
+        return FAILED
+
+    def stopped(self, exc: Exception) -> str:
+        self._metrics()
+        if isinstance(exc, TableUnavailable):
+            logger.error("table writes keep failing; stopping the file", extra={"error": str(exc)})
+        elif isinstance(exc, LeaseLost):
+            logger.warning("lease lost; another invocation continues the file")
+            count("FilesIncomplete")
+            return RETRY
+        else:
+            logger.warning("stopping the file; it will be resumed", extra={"error": str(exc)})
+        self._release()
+        count("FilesIncomplete")
+        return RETRY
+
+    def _release(self) -> None:
+        """Save progress and give the lease up, so the retry (any invocation) resumes at the offset."""
+        try:
+            self._save(ledger.IN_PROGRESS, lease_until=0)
+        except Exception:
+            logger.exception("saving progress failed; the retry resumes from the last saved offset")
+
+
+def _traced(fn: Any) -> Any:
+    from handlers.observability import in_current_trace
+
+    return in_current_trace(fn)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _expires_at(started_at: str, ttl_days: int) -> int:
+    try:
+        start = dt.datetime.fromisoformat(started_at)
+    except ValueError:
+        start = _now()
+    return int(start.timestamp()) + ttl_days * 86400
+
+
+def _since(event_time: str | None) -> float | None:
+    if not event_time:
+        return None
+    try:
+        then = dt.datetime.fromisoformat(event_time)
+    except ValueError:
+        return None
+    return max(0.0, (_now() - then).total_seconds() * 1000)

@@ -1,0 +1,68 @@
+"""Shared fixtures: a moto account with the pipeline's bucket, DLQ and table, and the real handler.
+
+The table is created from the key schema and GSIs of the rendered template (``build/dev/us-east-1.json``)
+by ``tap_templates.emulator``, so a template change that breaks the handler fails these tests. Nothing of
+the project is mocked: every AWS call goes through real boto3 clients to moto.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handlers import clients, settings
+from tests.handlers.helpers import BUCKET, REGION, RENDERED, Pipeline  # sets the environment first
+
+
+@pytest.fixture
+def rendered_template() -> dict[str, Any]:
+    if not RENDERED.exists():
+        pytest.fail(f"{RENDERED} is missing: run `python scripts/render.py` to render the templates")
+    return json.loads(RENDERED.read_text())
+
+
+@pytest.fixture
+def pipeline(rendered_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    from tap_templates.emulator import create_table_from_template
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        table = create_table_from_template(rendered_template, dynamodb)
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        dlq_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="tap-dev-ingest-dlq")["QueueUrl"]
+        monkeypatch.setenv("TABLE_NAME", table)
+        monkeypatch.setenv("DLQ_URL", dlq_url)
+        settings.current.cache_clear()
+        clients.reset()
+        try:
+            yield Pipeline(table, dlq_url)
+        finally:
+            settings.current.cache_clear()
+            clients.reset()
+
+
+@pytest.fixture
+def emf(capsys: pytest.CaptureFixture[str]) -> Any:
+    """A function returning the sums of the EMF metrics printed so far, by metric name."""
+
+    def read() -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for line in capsys.readouterr().out.splitlines():
+            if not line.startswith("{") or '"_aws"' not in line:
+                continue
+            doc = json.loads(line)
+            for directive in doc["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    values = doc[metric["Name"]]
+                    values = values if isinstance(values, list) else [values]
+                    totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(values)
+        return totals
+
+    return read
