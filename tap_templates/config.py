@@ -96,6 +96,14 @@ class PseudonymizationConfig:
 
 
 @dataclass(frozen=True)
+class FailoverConfig:
+    """DNS failover for producers; without a hosted zone no DNS resources are rendered."""
+
+    hosted_zone_id: str = ""
+    record_name: str = ""
+
+
+@dataclass(frozen=True)
 class StackSetConfig:
     """How StackSet operations roll out; the defaults are the cautious ones."""
 
@@ -122,6 +130,7 @@ class PipelineConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     pseudonymization: PseudonymizationConfig = field(default_factory=PseudonymizationConfig)
+    failover: FailoverConfig = field(default_factory=FailoverConfig)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -137,6 +146,7 @@ SECTIONS: dict[str, type] = {
     "network": NetworkConfig,
     "audit": AuditConfig,
     "pseudonymization": PseudonymizationConfig,
+    "failover": FailoverConfig,
 }
 
 
@@ -298,6 +308,14 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
         bad = [p for p in paths if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", p)]
         if bad or not re.fullmatch(r"[a-z][a-zA-Z0-9]*", data_type):
             fail(f"pseudonymization.fields.{data_type}: {bad or data_type} is not a dotted field path")
+
+    f = cfg.failover
+    if bool(f.hosted_zone_id) != bool(f.record_name):
+        fail("failover.hosted_zone_id and failover.record_name go together: set both or neither")
+    if f.hosted_zone_id and not re.fullmatch(r"Z[A-Z0-9]{1,31}", f.hosted_zone_id):
+        fail(f"failover.hosted_zone_id {f.hosted_zone_id!r} is not a Route 53 hosted zone ID (Z...)")
+    if f.record_name and not re.fullmatch(r"([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?", f.record_name):
+        fail(f"failover.record_name {f.record_name!r} is not a DNS name like ingest.data.example.com")
 
     missing = [t for t in REQUIRED_TAGS if not cfg.tags.get(t)]
     if missing:

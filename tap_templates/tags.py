@@ -6,7 +6,7 @@ resource is tagged without anyone remembering to do it (a test walks the rendere
 
 from __future__ import annotations
 
-from troposphere import AWSObject, Tags, Template, dynamodb
+from troposphere import AWSObject, Tags, Template, dynamodb, route53
 
 from tap_templates.config import PipelineConfig
 
@@ -29,7 +29,9 @@ def is_taggable(resource: AWSObject) -> bool:
 def apply(template: Template, cfg: PipelineConfig) -> None:
     tags = values(cfg)
     for resource in template.resources.values():
-        if isinstance(resource, dynamodb.GlobalTable):
+        if isinstance(resource, route53.HealthCheck):
+            resource.HealthCheckTags = Tags(**tags)  # Route 53 names the property differently
+        elif isinstance(resource, dynamodb.GlobalTable):
             # A global table has no Tags of its own; each replica carries them.
             for replica in resource.Replicas:
                 replica.Tags = Tags(**tags)

@@ -9,6 +9,7 @@ from troposphere import Equals, Ref, Template
 
 from tap_templates import (
     audit,
+    health,
     kms,
     monitoring,
     network,
@@ -56,9 +57,10 @@ def build(cfg: PipelineConfig, region: str) -> Template:
     fn = processor.build(cfg, region, key, q, code, network=vpc, depends_on=(records.table,) if records else ())
     alarms = monitoring.build(cfg, region, key)
     governance = audit.build(cfg, region, key, buckets.access_logs)
+    checks = health.build(cfg, region, alarms)
 
     optional = [c for c in (records, secret, vpc) if c is not None]
-    components = [key, q, buckets, *optional, fn, alarms, governance]
+    components = [key, q, buckets, *optional, fn, alarms, checks, governance]
     for component in components:
         for resource in component.resources():
             template.add_resource(resource)
