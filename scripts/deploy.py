@@ -1,0 +1,180 @@
+"""Deploy the rendered templates as CloudFormation StackSets, one per region, secondaries first.
+
+    python scripts/deploy.py --env ENV [--accounts ID ...] [--endpoint-url URL] [--dry-run] [--code-zip PATH] [--yes]
+    python scripts/deploy.py roles --env ENV [--administrator-account ID]
+    python scripts/deploy.py destroy --env ENV [--yes]
+
+Exit codes: 0 done (or nothing to do), 1 an AWS operation failed, 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tap_templates import cli, config, deploy
+from tap_templates.errors import ConfigError
+from tap_templates.render import render
+
+COMMANDS = ("deploy", "roles", "destroy")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def account_id(value: str) -> str:
+    try:
+        return deploy.check_account_id(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parser_for(command: str) -> cli.ArgumentParser:
+    prog = "deploy.py" if command == "deploy" else f"deploy.py {command}"
+    parser = cli.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="dev", help="environment (config/ENV.toml); default dev")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="config file instead of config/ENV.toml")
+    parser.add_argument("--endpoint-url", metavar="URL", help="send every AWS call here (an emulator)")
+    parser.add_argument("--profile", help="AWS profile to use")
+    if command in ("deploy", "destroy"):
+        parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    if command == "deploy":
+        parser.add_argument("--accounts", nargs="+", type=account_id, default=[], metavar="ID",
+                            help="target accounts (self-managed); default [stacksets] accounts, else this account")
+        parser.add_argument("--organizational-units", nargs="+", default=[], metavar="OU",
+                            help="target OUs (service-managed); default [stacksets] organizational_units")
+        parser.add_argument("--code-zip", type=Path, metavar="PATH", help="prebuilt handler zip to deploy")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="print what would change and the template diffs; change nothing")
+    if command == "roles":
+        parser.add_argument("--administrator-account", type=account_id, metavar="ID",
+                            help="account that runs deploy.py, when it is not this one")
+    return parser
+
+
+class StatusLine:
+    """One live line per operation on a terminal; one line per status change elsewhere (CI logs)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self.live, self.last = out, out.isatty(), ""
+
+    def __call__(self, progress: deploy.Progress) -> None:
+        text = f"  {progress.stack_set}: {progress.action} {progress.status} ({progress.elapsed:.0f} s)"
+        if self.live:
+            self.out.write("\r\033[K" + text + ("\n" if progress.done else ""))
+            self.out.flush()
+        elif progress.status != self.last or progress.done:
+            print(text, file=self.out)
+        self.last = "" if progress.done else progress.status
+
+
+def print_summary(rows: Sequence[deploy.SummaryRow], out: TextIO) -> None:
+    if not rows:
+        print("no StackSet instances", file=out)
+        return
+    header = ("StackSet", "Region", "Account", "Status", "Detail", "Outputs")
+    table = [header, *((r.stack_set, r.region, r.account, r.status, r.detailed_status, str(len(r.outputs)))
+                       for r in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
+    for r in rows:
+        if r.reason:
+            print(f"{r.stack_set} {r.account}: {r.reason}", file=out)
+        if r.outputs:
+            print(f"outputs of {r.stack_set} in {r.account}:", file=out)
+            width = max(map(len, r.outputs))
+            for key, value in sorted(r.outputs.items()):
+                print(f"  {key.ljust(width)}  {value}", file=out)
+
+
+def confirm(question: str, expected: str) -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question.rstrip(': ')}: no terminal to ask on; pass --yes")
+    return input(question).strip() == expected
+
+
+def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deploy.Aws) -> int:
+    rendering = render(cfg)
+    for note in deploy.check_manifest(cfg, rendering, None if args.config else ROOT / "build"):
+        print(note)
+    chosen = deploy.targets(cfg, aws.account, args.accounts, args.organizational_units)
+    deploy.check_roles(cfg, aws, chosen)
+    with tempfile.TemporaryDirectory() as work:
+        zip_path, code_sha = deploy.load_code_zip(args.code_zip, Path(work))
+        code = zip_path.read_bytes()
+    print(f"account {aws.account}; targets: {', '.join(chosen.accounts or chosen.organizational_units)}; "
+          f"code {code_sha[:12]}")
+    plans = deploy.plan(cfg, aws, rendering, code_sha, chosen)
+    for p in plans:
+        for line in p.describe():
+            print(line)
+    if args.dry_run:
+        for p in plans:
+            if p.parameter_diff():
+                print(f"parameters of {p.name}:", *p.parameter_diff(), sep="\n")
+            if p.template_diff():
+                print(p.template_diff(), end="")
+        print("dry run: nothing was changed")
+        return 0
+    who = deploy.readers(aws, chosen)
+    for p in plans:
+        print(f"artifacts {p.region}: " + "; ".join(deploy.upload_artifacts(aws, p.where, p.template, code, who)))
+    if all(p.up_to_date for p in plans):
+        print("nothing to deploy: every StackSet and instance is up to date")
+    else:
+        if not args.yes and sys.stdin.isatty() and not confirm("apply these changes? [y/N] ", "y"):
+            print("cancelled")
+            return 0
+        progress = StatusLine(sys.stdout)
+        for p in plans:
+            deploy.apply(cfg, aws, p, progress)
+    print_summary(deploy.summary(cfg, aws), sys.stdout)
+    return 0
+
+
+def run_roles(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deploy.Aws) -> int:
+    rendering = render(cfg)
+    status = deploy.deploy_roles(cfg, aws, rendering, args.administrator_account or "")
+    print(f"{cfg.project}-{cfg.environment} StackSet roles in {aws.account}: {status}")
+    return 0
+
+
+def run_destroy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deploy.Aws) -> int:
+    names = ", ".join(deploy.stack_set_names(cfg))
+    if not args.yes and not confirm(f"destroy {names} in every account? type the environment name "
+                                    f"({cfg.environment}) to confirm: ", cfg.environment):
+        print("cancelled")
+        return 0
+    for line in deploy.destroy(cfg, aws, StatusLine(sys.stdout)):
+        print(line)
+    kept = deploy.retained(render(cfg), aws)
+    print(f"retained (DeletionPolicy Retain; delete by hand when the data is no longer needed), in {aws.account}:")
+    for r in kept:
+        print(f"  {r.region}  {r.resource_type}  {r.name}")
+    print("  and the artifacts bucket of each region (code and templates)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in COMMANDS else "deploy"
+    args = parser_for(command).parse_args(argv)
+    cfg = config.load_config(args.env, args.config)
+    aws = deploy.connect(cfg.primary_region, args.profile, args.endpoint_url)
+    try:
+        return {"deploy": run_deploy, "roles": run_roles, "destroy": run_destroy}[command](args, cfg, aws)
+    except deploy.OperationFailed as exc:
+        print(*exc.lines, sep="\n", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as exc:
+        print(f"deploy.py: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main, prog="deploy.py"))
