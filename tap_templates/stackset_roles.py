@@ -30,7 +30,7 @@ THIS_ACCOUNT_IS_ADMIN = "ThisAccountAdministers"
 NO_ADMIN_ACCOUNT_GIVEN = "AdministratorIsThisAccount"
 # The services the region templates use, each managed by the execution role (see execution_statements).
 MANAGED_SERVICES = ("cloudformation", "cloudtrail", "cloudwatch", "config", "dynamodb", "ec2", "iam", "kms", "lambda",
-                    "logs", "s3", "secretsmanager", "sns", "sqs")
+                    "logs", "route53", "s3", "secretsmanager", "sns", "sqs")
 
 
 def _arn(service: str, resource: str, region: str = "*", account: str = naming.ACCOUNT) -> str:
@@ -149,11 +149,27 @@ def network_statements(cfg: PipelineConfig) -> list[Statement]:
                            sid="ManageIsolatedNetwork")]
 
 
+def health_statements(cfg: PipelineConfig) -> list[Statement]:
+    """Health checks have generated IDs; the failover record may change only the configured hosted zone."""
+    statements = [
+        policies.allow(_wildcards("route53", "CreateHealthCheck", "ListHealthChecks"), ["*"], sid="CreateHealthChecks"),
+        policies.allow(_wildcards("route53", "GetHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck",
+                                  "ChangeTagsForResource", "ListTagsForResource"),
+                       [f"arn:{naming.PARTITION}:route53:::healthcheck/*"], sid="ManageHealthChecks"),
+    ]
+    if cfg.failover.hosted_zone_id:
+        statements.append(policies.allow(
+            _wildcards("route53", "ChangeResourceRecordSets", "ListResourceRecordSets", "GetHostedZone", "GetChange"),
+            [f"arn:{naming.PARTITION}:route53:::hostedzone/{cfg.failover.hosted_zone_id}",
+             f"arn:{naming.PARTITION}:route53:::change/*"], sid="ManageFailoverRecord"))
+    return statements
+
+
 def execution_statements(cfg: PipelineConfig) -> list[Statement]:
     return [
         *stack_statements(cfg), *storage_statements(cfg), *messaging_statements(cfg), *compute_statements(cfg),
         *data_statements(cfg), *key_statements(cfg), *identity_statements(cfg), *observability_statements(cfg),
-        *network_statements(cfg),
+        *network_statements(cfg), *health_statements(cfg),
     ]
 
 
