@@ -76,7 +76,9 @@ class Invocation:
 
     def run(self, event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
         retry: list[str] = []
-        for message_id, body in events.sqs_messages(event):
+        messages = events.sqs_messages(event)
+        count("MessagesReceived", len(messages))
+        for message_id, body in messages:
             if self.breaker.open or self.time_left_ms() <= 0:
                 retry.append(message_id)
                 continue

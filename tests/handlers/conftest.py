@@ -11,12 +11,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from handlers import clients, settings
-from tests.handlers.helpers import BUCKET, REGION, RENDERED, Pipeline  # sets the environment first
+from tests.handlers.helpers import BUCKET, REGION, RENDERED, Pipeline, client  # sets the environment first
 
 
 @pytest.fixture
@@ -31,21 +30,34 @@ def pipeline(rendered_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch)
     from tap_templates.emulator import create_table_from_template
 
     with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        table = create_table_from_template(rendered_template, dynamodb)
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        dlq_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="tap-dev-ingest-dlq")["QueueUrl"]
+        table = create_table_from_template(rendered_template, client("dynamodb"))
+        client("s3").create_bucket(Bucket=BUCKET)
+        client("s3").put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        dlq_url = client("sqs").create_queue(QueueName="tap-dev-ingest-dlq")["QueueUrl"]
         monkeypatch.setenv("TABLE_NAME", table)
         monkeypatch.setenv("DLQ_URL", dlq_url)
         settings.current.cache_clear()
-        clients.reset()
         try:
             yield Pipeline(table, dlq_url)
         finally:
             settings.current.cache_clear()
-            clients.reset()
+
+
+@pytest.fixture
+def inject() -> Iterator[Any]:
+    """``inject(service, event, hook)`` registers a botocore hook first on the handler's own client for
+    ``service``, so it answers before moto; every hook is removed when the test ends (the handler's clients
+    live as long as the process, as in a warm Lambda container)."""
+    registered: list[tuple[Any, str, Any]] = []
+
+    def register(service: str, event: str, hook: Any) -> None:
+        handler_client = getattr(clients, service)(REGION)
+        handler_client.meta.events.register_first(event, hook)
+        registered.append((handler_client, event, hook))
+
+    yield register
+    for handler_client, event, hook in registered:
+        handler_client.meta.events.unregister(event, hook)
 
 
 @pytest.fixture

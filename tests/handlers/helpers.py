@@ -6,6 +6,7 @@ Powertools settings with tracing disabled), so it must be imported before ``hand
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -63,15 +64,22 @@ def jsonl(records: list[Any]) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 
+@functools.cache
+def client(service: str) -> Any:
+    """The tests' own clients (not the handler's), created once: moto intercepts every client alike."""
+    return boto3.client(service, region_name=REGION)
+
+
 class Pipeline:
     """The moto world of one test, and ways to drive the real handler in it."""
 
     def __init__(self, table: str, dlq_url: str) -> None:
         self.table = table
         self.dlq_url = dlq_url
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.s3 = client("s3")
+        self.sqs = client("sqs")
+        self.dynamodb = client("dynamodb")
+        self._items: list[dict[str, Any]] | None = None
 
     # -- input ------------------------------------------------------------------------------------------
     def put(self, key: str, body: bytes, gz: bool = False) -> dict[str, Any]:
@@ -110,6 +118,7 @@ class Pipeline:
         return {"Records": records}
 
     def run(self, event: dict[str, Any], context: FakeContext | None = None) -> dict[str, Any]:
+        self._items = None
         return processor.handler(event, context or FakeContext())
 
     def process(self, key: str, body: bytes, gz: bool = False) -> dict[str, Any]:
@@ -118,6 +127,12 @@ class Pipeline:
 
     # -- output -----------------------------------------------------------------------------------------
     def items(self) -> list[dict[str, Any]]:
+        """Every item of the table (moto's scan is slow: cached until the handler runs again)."""
+        if self._items is None:
+            self._items = self._scan()
+        return [dict(i) for i in self._items]
+
+    def _scan(self) -> list[dict[str, Any]]:
         from boto3.dynamodb.types import TypeDeserializer
 
         plain = TypeDeserializer()
