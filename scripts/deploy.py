@@ -150,13 +150,14 @@ def run_destroy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deplo
                                     f"({cfg.environment}) to confirm: ", cfg.environment):
         print("cancelled")
         return 0
-    for line in deploy.destroy(cfg, aws, StatusLine(sys.stdout)):
+    removed, kept = deploy.destroy(cfg, aws, StatusLine(sys.stdout))
+    for line in removed:
         print(line)
-    kept = deploy.retained(render(cfg), aws)
-    print(f"retained (DeletionPolicy Retain; delete by hand when the data is no longer needed), in {aws.account}:")
-    for r in kept:
-        print(f"  {r.region}  {r.resource_type}  {r.name}")
-    print("  and the artifacts bucket of each region (code and templates)")
+    if kept:
+        print("retained (DeletionPolicy Retain: data outlives the stacks; delete by hand once it is not needed):")
+        for r in kept:
+            print(f"  {r.region}  {r.account}  {r.resource_type}  {r.name}")
+    print("also kept: the artifacts bucket of each region (code and templates)")
     return 0
 
 

@@ -647,45 +647,44 @@ def deploy_roles(cfg: PipelineConfig, aws: Aws, rendering: Rendering, administra
 
 @dataclass(frozen=True)
 class Retained:
-    """A resource that survives destroy (DeletionPolicy Retain), and the name to find it by."""
+    """A resource that survives destroy (DeletionPolicy Retain), and the ID to find it by afterwards."""
 
     region: str
+    account: str
     resource_type: str
     name: str
 
 
-def _physical_name(resources: dict[str, Any], logical_id: str, aws: Aws) -> str:
-    """The name an operator finds a resource by: its name property, or for a key the alias pointing at it."""
-    if resources[logical_id]["Type"] == "AWS::KMS::Key":
-        aliases = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::KMS::Alias"
-                   and r["Properties"].get("TargetKeyId") == {"Ref": logical_id}]
-        return f"key with {aliases[0]['AliasName']}" if aliases else logical_id
-    props = resources[logical_id].get("Properties", {})
-    raw = next((props[k] for k in ("BucketName", "TableName", "LogGroupName", "Name") if k in props), None)
-    raw = raw.get("Fn::Sub") if isinstance(raw, dict) else raw
-    return naming.resolve(raw, aws.account, aws.partition) if isinstance(raw, str) else logical_id
-
-
-def retained(rendering: Rendering, aws: Aws) -> list[Retained]:
+def retained_resources(aws: Aws, deployed: Deployed, region: str) -> list[Retained]:
+    """Read before deleting: the template says what is retained, the instance's stack says its physical ID
+    (a retained key loses its alias with the stack, so the alias cannot find it afterwards)."""
+    template = json.loads(deployed.template_body).get("Resources", {})
+    kept = {k: r["Type"] for k, r in template.items() if r.get("DeletionPolicy") == "Retain"}
     found = []
-    for template in rendering.templates:
-        resources = json.loads(template.body)["Resources"]
-        for logical_id, resource in resources.items():
-            if resource.get("DeletionPolicy") == "Retain":
-                found.append(Retained(template.region, resource["Type"], _physical_name(resources, logical_id, aws)))
+    for instance in deployed.instances:
+        physical: dict[str, str] = {}
+        if instance.account == aws.account and instance.stack_id:
+            cf = aws.client("cloudformation", region)
+            for page in cf.get_paginator("list_stack_resources").paginate(StackName=instance.stack_id):
+                physical |= {r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+                             for r in page["StackResourceSummaries"]}
+        found += [Retained(region, instance.account, kind, physical.get(logical) or logical)
+                  for logical, kind in sorted(kept.items(), key=lambda item: (item[1], item[0]))]
     return found
 
 
-def destroy(cfg: PipelineConfig, aws: Aws, on_progress: ProgressCallback, poll_seconds: float = 5.0) -> list[str]:
+def destroy(cfg: PipelineConfig, aws: Aws, on_progress: ProgressCallback,
+            poll_seconds: float = 5.0) -> tuple[list[str], list[Retained]]:
     """Delete every instance, then each StackSet, primary first (the reverse of the deploy order: the primary
-    replicates into the secondaries). Retained resources stay; the caller lists them."""
-    removed = []
+    replicates into the secondaries). Returns what was removed and what stays behind (DeletionPolicy Retain)."""
+    removed, kept = [], []
     for region in reversed(regions.deploy_order(cfg)):
         name = naming.stack_set(cfg, region)
         deployed = read_deployed(aws, name, region)
         if deployed is None:
             removed.append(f"{name}: not deployed")
             continue
+        kept += retained_resources(aws, deployed, region)
         cf = aws.client("cloudformation", region)
         if deployed.instances:
             targets_found = ({"DeploymentTargets": {"OrganizationalUnitIds": sorted(
@@ -698,7 +697,7 @@ def destroy(cfg: PipelineConfig, aws: Aws, on_progress: ProgressCallback, poll_s
             wait(aws, name, region, operation_id, "delete instances", on_progress, poll_seconds)
         cf.delete_stack_set(StackSetName=name)
         removed.append(f"{name}: deleted {len(deployed.instances)} instance(s) and the StackSet")
-    return removed
+    return removed, kept
 
 
 def stack_set_names(cfg: PipelineConfig) -> list[str]:

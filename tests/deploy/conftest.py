@@ -1,0 +1,117 @@
+"""Fixtures for the deploy tests: a deterministic handler zip, the emulator in-process and as a server, and
+ways to run ``scripts/deploy.py`` (in-process inside ``mock_aws``, or as a subprocess against the server).
+
+The emulator is moto with ``tap_templates.emulator.patch_moto`` applied: the same fixes the local simulation
+uses. Nothing of the project is mocked: the deploy code makes its real AWS calls, answered by moto.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tap_templates import emulator
+from tests.deploy.helpers import (
+    AWS_LOOKUPS,
+    CREDENTIALS,
+    ROOT,
+    SCRIPT,
+    Result,
+    build_test_zip,
+    free_port,
+    subprocess_env,
+)
+
+
+@pytest.fixture(scope="session")
+def code_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    return build_test_zip(tmp_path_factory.mktemp("code") / "handler.zip")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def patched_emulator() -> None:
+    emulator.patch_moto()
+
+
+@pytest.fixture
+def credentials(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name in AWS_LOOKUPS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return CREDENTIALS
+
+
+@pytest.fixture
+def aws(credentials: dict[str, str]) -> Iterator[boto3.Session]:
+    """In-process emulator: every boto3 call inside the test, the deploy code's included, goes to moto."""
+    with mock_aws():
+        yield boto3.Session()
+
+
+def _load_cli() -> Any:
+    spec = importlib.util.spec_from_file_location("deploy_cli", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DEPLOY_CLI = _load_cli()
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Run ``scripts/deploy.py`` in this process (so inside ``mock_aws``), as ``python scripts/deploy.py`` would."""
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = DEPLOY_CLI.cli.run(DEPLOY_CLI.main, list(args), prog="deploy.py")
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+    return run
+
+
+@pytest.fixture(scope="session")
+def emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m tap_templates.emulator`` (moto_server with the emulator's fixes) on a free local port."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "tap_templates.emulator", "-H", "127.0.0.1", "-p", str(port)],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the emulator did not start: see {log.name}")
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture
+def server(emulator_server: str, credentials: dict[str, str]) -> Iterator[str]:
+    """The server, emptied before each test."""
+    request = urllib.request.Request(f"{emulator_server}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10)
+    yield emulator_server
+
+
