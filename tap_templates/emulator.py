@@ -165,6 +165,8 @@ def _register_global_table_model() -> None:
     from moto.dynamodb.models.table import Table
 
     class GlobalTableModel(CloudFormationModel):
+        __module__ = "moto.dynamodb.global_tables"  # moto files every model under the service its module names
+
         def __init__(self, table: Table) -> None:
             self.table = table
 
