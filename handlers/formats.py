@@ -136,12 +136,13 @@ def text_start(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def split_lines(
-    chunks: Iterator[bytes], max_len: int, first_line: int = 1, first_byte: int = 0
+    chunks: Iterator[bytes], max_len: int, first_line: int = 1, first_byte: int = 0, skip_blank: bool = False
 ) -> Iterator[tuple[int, int, bytes, str | None]]:
     """Yield ``(line_no, end_byte, line, problem)`` per line, without the newline.
 
     A line longer than ``max_len`` is never held whole: its first ``RAW_KEEP`` bytes are kept and the rest
-    skipped, and it comes out with a problem. ``end_byte`` counts from the start of the object.
+    skipped, and it comes out with a problem. ``end_byte`` counts from the start of the object. With
+    ``skip_blank``, lines of only whitespace are not yielded (their numbers still count).
     """
     line_no = first_line - 1
     pos = first_byte  # offset of the first byte not yet yielded
@@ -169,13 +170,13 @@ def split_lines(
             pos += len(line) + 1
             if len(line) > max_len:
                 yield line_no, pos, line[:RAW_KEEP], _too_long(len(line), max_len)
-            else:
+            elif not skip_blank or (line and not line.isspace()):
                 yield line_no, pos, line, None
         if len(carry) > max_len:
             long_head, long_len, carry = carry[:RAW_KEEP], len(carry), b""
     if long_head is not None:
         yield line_no + 1, pos + long_len, long_head, _too_long(long_len, max_len)
-    elif carry:
+    elif carry and not (skip_blank and carry.isspace()):
         yield line_no + 1, pos + len(carry), carry, None
 
 
@@ -187,10 +188,7 @@ def jsonl_records(
     chunks: Iterator[bytes], max_len: int, first_line: int = 1, first_byte: int = 0
 ) -> Iterator[Record]:
     """JSON Lines: every non-blank line is one record (its bytes; parsing is the validator's job)."""
-    for line_no, end, line, problem in split_lines(chunks, max_len, first_line, first_byte):
-        if problem is None and (not line or line.isspace()):
-            continue
-        yield line_no, end, line, problem
+    return split_lines(chunks, max_len, first_line, first_byte, skip_blank=True)
 
 
 def json_records(chunks: Iterator[bytes]) -> Iterator[Record]:

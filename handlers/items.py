@@ -85,15 +85,9 @@ class ItemFactory:
 
     def accepted(self, record: Accepted, position: int) -> tuple[Key, bytes]:
         """The item of a valid record: its key and its serialized attribute map."""
-        head = {
-            "recordId": {"S": record.record_id},
-            "timestamp": {"S": record.timestamp},
-            "dataType": {"S": record.data_type},
-            "processingStatus": PROCESSED,
-            self.position_name: {"N": str(position)},
-        }
-        head.update(record.attributes)
-        return (record.record_id, record.timestamp), orjson.dumps(head)[:-1] + self._tail
+        attributes = record.attributes
+        attributes[self.position_name] = {"N": str(position)}
+        return (record.record_id, record.timestamp), orjson.dumps(attributes)[:-1] + self._tail
 
     def rejected(
         self,

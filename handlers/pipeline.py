@@ -14,22 +14,21 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
+
+import orjson
 
 from handlers import items as items_module
 from handlers.formats import Record
 from handlers.items import ItemFactory, Key
-from handlers.records import Accepted, Rejected, check, parse_line
+from handlers.records import Accepted, Rejected, check, parse_exact
 from handlers.schemas import Registry
 
-
-class Outcome(NamedTuple):
-    index: int  # records of the file up to and including this one
-    position: int  # line (JSONL, CSV) or array index (JSON)
-    end: int | None  # byte offset after the record, where a reader can resume (uncompressed JSONL)
-    key: Key
-    item: bytes
-    accepted: bool
+# One record's outcome, a plain tuple (the hot path makes millions): ``(index, position, end, key, item,
+# accepted)``: records of the file up to and including this one; line (JSONL, CSV) or array index (JSON);
+# byte offset after the record where a reader can resume (uncompressed JSONL, else None); the item's key;
+# its serialized attribute map; whether it is a valid record (else a rejected one).
+Outcome = tuple[int, int, int | None, Key, bytes, bool]
 
 
 class RecentKeys:
@@ -37,10 +36,10 @@ class RecentKeys:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._positions: dict[str, int] = {}
-        self._order: collections.deque[str] = collections.deque()
+        self._positions: dict[Key, int] = {}
+        self._order: collections.deque[Key] = collections.deque()
 
-    def first_position(self, key: str, position: int) -> int | None:
+    def first_position(self, key: Key, position: int) -> int | None:
         """``None`` the first time a key is seen (and remember it), else where it was seen first."""
         seen = self._positions.get(key)
         if seen is not None:
@@ -66,45 +65,57 @@ class FileItems:
         """One outcome per record, in order. The first ``skip`` records are passed over unread (resuming);
         ``first_index`` is the number of records before the first one ``records`` yields."""
         index = first_index
-        build = self._build_line if self.kind == "jsonl" else self._build_value
+        jsonl = self.kind == "jsonl"
+        build = self._build_value
         factory = self.factory
-        recent = self.recent
+        accepted_item = factory.accepted
+        registry = self.registry
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        seen = self.recent
         for position, end, payload, problem in records:
             index += 1
             if index <= skip:
                 continue
             if problem is not None:
                 key, item = factory.rejected([("", problem)], payload, position)
-                yield Outcome(index, position, end, key, item, False)
+                yield index, position, end, key, item, False
                 continue
-            result, raw = build(payload)
+            if jsonl:  # the hot path, inlined
+                raw = payload
+                try:
+                    result = check(loads(payload), registry, payload)
+                except decode_error:
+                    result = self._parse_slowly(payload)
+            else:
+                result, raw = build(payload)
             if type(result) is Accepted:
-                key, item = factory.accepted(result, position)
-                first = recent.first_position(f"{key[0]}\0{key[1]}", position)
+                key, item = accepted_item(result, position)
+                first = seen.first_position(key, position)
                 if first is not None:
                     errors = [("id", f"duplicate key: the record at {self.position_label} {first} of this file "
                                      "has the same id, dataType and timestamp")]
                     key, item = factory.rejected(errors, raw, position, *_claims(result))
-                    yield Outcome(index, position, end, key, item, False)
+                    yield index, position, end, key, item, False
                     continue
                 if len(item) > items_module.MAX_ITEM_BYTES:
                     size = items_module.oversized(item)
                     if size:
                         errors = [("", f"the item would be {size} bytes, over DynamoDB's 400 KB limit")]
                         key, item = factory.rejected(errors, raw, position, *_claims(result))
-                        yield Outcome(index, position, end, key, item, False)
+                        yield index, position, end, key, item, False
                         continue
-                yield Outcome(index, position, end, key, item, True)
+                yield index, position, end, key, item, True
             else:
                 key, item = factory.rejected(result.errors, raw, position, result.claimed_id, result.claimed_type)
-                yield Outcome(index, position, end, key, item, False)
+                yield index, position, end, key, item, False
 
-    def _build_line(self, line: bytes) -> tuple[Any, Any]:
+    def _parse_slowly(self, line: bytes) -> Accepted | Rejected:
+        """A line orjson refused: the standard library decides, exactly (big integers) or with its message."""
         try:
-            value = parse_line(line)
+            value = parse_exact(line)
         except ValueError as exc:
-            return Rejected([("", f"not valid JSON: {exc}")]), line
-        return check(value, self.registry, line), line
+            return Rejected([("", f"not valid JSON: {exc}")])
+        return check(value, self.registry, None)
 
     def _build_value(self, value: Any) -> tuple[Any, Any]:
         if self.kind == "csv":

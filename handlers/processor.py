@@ -244,17 +244,16 @@ class FileRun:
         batch = Batch()
         try:
             with tracer.provider.in_subsegment("## records"):
-                for outcome in outcomes:
-                    if outcome.key in batch.items:  # never two puts of one key in a request
+                for index, position, end, key, item, accepted in outcomes:
+                    if key in batch.items:  # never two puts of one key in a request
                         self._submit(batch)
                         batch = Batch()
-                    batch.items[outcome.key] = outcome.item
-                    if outcome.accepted:
+                    batch.items[key] = item
+                    if accepted:
                         batch.processed += 1
                     else:
                         batch.rejected += 1
-                    batch.checkpoint = (outcome.index, outcome.end, outcome.position) if by_bytes_next else (
-                        outcome.index, 0, 0)
+                    batch.checkpoint = (index, end, position) if by_bytes_next else (index, 0, 0)
                     if len(batch.items) == writer.BATCH_SIZE:
                         self._submit(batch)
                         batch = Batch()

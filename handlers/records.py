@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -39,6 +40,11 @@ _EPOCH = dt.datetime(1970, 1, 1)
 _MIN_EPOCH = -62135596800  # 0001-01-01T00:00:00Z
 _MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 _INT_EXACT = float(2**53)  # orjson may hand a big integer over as a float: above this, re-parse exactly
+_FLOAT_LOW = 1e-130
+_UTC = dt.UTC
+_FRACTION_OR_END = (".", "Z", "+", "-")
+_PROCESSED = {"S": "PROCESSED"}
+_UTC_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 class Accepted(NamedTuple):
@@ -86,57 +92,75 @@ def parse_exact(line: bytes) -> Any:
 
 
 def check(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted | Rejected:
-    """Validate a parsed record and convert it for the table. ``line`` is its JSON text, if it has one."""
+    """Validate a parsed record and convert it for the table. ``line`` is its JSON text, if it has one.
+
+    ``Accepted.attributes`` is the whole item but its source attributes: keys, ``dataType``,
+    ``processingStatus`` and the record's fields, as DynamoDB attribute values.
+    """
     if type(obj) is not dict:
         return Rejected([("", f"record must be a JSON object, not {_kind(obj)}")])
+    rid = obj.get("id")
+    data_type = obj.get("dataType")
+    schema = registry.compiled.get(data_type) or registry.get(data_type) if type(data_type) is str else None
+    try:
+        timestamp = normalize_timestamp(obj.get("timestamp"))
+    except ValueError as exc:
+        return _rejected(obj, registry, schema, str(exc))
+    if schema is None or type(rid) is not str or not rid:
+        return _rejected(obj, registry, schema, timestamp)
+    if not RESERVED.isdisjoint(obj):
+        name = sorted(RESERVED.intersection(obj))[0]
+        return Rejected([(name, "is a name the processor sets itself; rename the field")], rid, data_type)
+    record_id = f"{data_type}#{rid}"
+    if len(record_id) > MAX_KEY_BYTES // 4 and len(record_id.encode()) > MAX_KEY_BYTES:
+        return Rejected([("id", f"is too long: the key {data_type}#id must fit {MAX_KEY_BYTES} bytes")], rid, data_type)
+    if not schema.is_valid(obj):
+        return _rejected(obj, registry, schema, timestamp)
+    try:
+        item = fields(obj, {})
+    except _Inexact:
+        if line is not None:
+            return check(parse_exact(line), registry)
+        item = fields(obj, {}, float_integers=True)
+    except BadNumber as exc:
+        return Rejected([(exc.args[0], exc.args[1])], rid, data_type)
+    item["recordId"] = {"S": record_id}
+    item["timestamp"] = {"S": timestamp}  # replaces the record's own, as sent
+    item["dataType"] = {"S": data_type}
+    item["processingStatus"] = _PROCESSED
+    return Accepted(data_type, record_id, timestamp, item)  # type: ignore[arg-type]
+
+
+def _rejected(obj: dict[str, Any], registry: Registry, schema: Any, timestamp: str) -> Rejected:
+    """Every problem of a record that failed a check (the slow path: only for rejected records)."""
     errors: list[tuple[str, str]] = []
     rid = obj.get("id")
     data_type = obj.get("dataType")
     if type(rid) is not str or not rid:
         errors.append(("id", "must be a non-empty string"))
         rid = None
-    schema = registry.get(data_type) if type(data_type) is str else None
     if schema is None:
-        known = ", ".join(registry.known)
-        errors.append(("dataType", f"unknown data type {data_type!r} (known: {known})"))
-        data_type = data_type if type(data_type) is str else None
-    try:
-        timestamp = normalize_timestamp(obj.get("timestamp"))
-    except ValueError as exc:
-        errors.append(("timestamp", str(exc)))
-        timestamp = ""
-    if schema is not None and not schema.is_valid(obj):
+        errors.append(("dataType", f"unknown data type {data_type!r} (known: {', '.join(registry.known)})"))
+    if not _UTC_MILLIS.fullmatch(timestamp):  # normalize_timestamp's message instead of a timestamp
+        errors.append(("timestamp", timestamp))
+    if schema is not None:
         seen = {field for field, _ in errors}
         errors.extend(e for e in schema.errors(obj) if e[0] not in seen)
-    if errors:
-        return Rejected(errors, rid, data_type)
-    record_id = f"{data_type}#{rid}"
-    if len(record_id) > MAX_KEY_BYTES // 4 and len(record_id.encode()) > MAX_KEY_BYTES:
-        return Rejected([("id", f"is too long: the key {data_type}#id must fit {MAX_KEY_BYTES} bytes")], rid, data_type)
-    try:
-        attributes = fields(obj)
-    except _Inexact:
-        if line is None:
-            raise
-        return check(parse_exact(line), registry)
-    except BadNumber as exc:
-        return Rejected([(exc.args[0], exc.args[1])], rid, data_type)
-    return Accepted(data_type, record_id, timestamp, attributes)  # type: ignore[arg-type]
+    if not errors:  # cannot happen while the checks above mirror ``check``; never reject silently
+        errors.append(("", "record failed validation"))
+    return Rejected(errors, rid, data_type if type(data_type) is str else None)
 
 
-def fields(obj: dict[str, Any]) -> dict[str, Any]:
-    """The record's fields (all but ``dataType`` and ``timestamp``) as DynamoDB attribute values."""
-    out: dict[str, Any] = {}
+def fields(obj: dict[str, Any], out: dict[str, Any], float_integers: bool = False) -> dict[str, Any]:
+    """Add the record's fields to ``out`` as attribute values (the caller then sets the item's own)."""
     for name, value in obj.items():
-        if name == "dataType" or name == "timestamp":
-            continue
-        if name in RESERVED:
-            raise BadNumber(name, "is a name the processor sets itself; rename the field")
         kind = type(value)
         if kind is str:
             out[name] = {"S": value}
-        elif kind is float or kind is int:
-            out[name] = {"N": number(value, name)}
+        elif kind is float and (_FLOAT_LOW <= abs(value) < _INT_EXACT or value == 0.0):
+            out[name] = {"N": repr(value)}
+        elif kind is int or kind is float:
+            out[name] = {"N": number(value, name, float_integers)}
         else:
             out[name] = attribute(value, name, 1)
     return out
@@ -167,14 +191,14 @@ def attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
     raise BadNumber(path, f"has a value of unsupported type {kind.__name__}")
 
 
-def number(value: int | float | Decimal, path: str) -> str:
+def number(value: int | float | Decimal, path: str, float_integers: bool = False) -> str:
     """The DynamoDB ``N`` text of a number, or ``BadNumber`` if DynamoDB cannot store it exactly."""
     kind = type(value)
     if kind is float:
         if value != value or value in (math.inf, -math.inf):
             raise BadNumber(path, "is NaN or infinite, which DynamoDB cannot store")
         magnitude = abs(value)
-        if magnitude >= _INT_EXACT and value.is_integer():
+        if magnitude >= _INT_EXACT and value.is_integer() and not float_integers:
             raise _Inexact(path)
         if magnitude and not 1e-130 <= magnitude < 1e126:
             raise BadNumber(path, f"{value!r} is outside DynamoDB's number range (1E-130 to 9.9999E+125)")
@@ -210,6 +234,12 @@ def normalize_timestamp(value: Any) -> str:
             moment = dt.datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{value[:64]!r} is not an ISO 8601 date-time") from None
+        if moment.tzinfo is _UTC and value[19:20] in _FRACTION_OR_END and value[4] == "-" and value[10] == "T":
+            # Already UTC in the extended layout (the common case): cut the text instead of formatting.
+            if value[19] != ".":
+                return value[:19] + ".000Z"
+            if value[20:23].isdigit():
+                return value[:23] + "Z"
         offset = moment.utcoffset()
         if offset is None:
             raise ValueError(f"{value[:64]!r} has no UTC offset (add Z or +HH:MM)")

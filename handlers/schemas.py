@@ -134,7 +134,7 @@ class Registry:
     def __init__(self, directory: Path = SCHEMA_DIR) -> None:
         self._directory = directory
         self._files = {p.stem: p for p in sorted(directory.glob("*.json"))}
-        self._compiled: dict[str, Schema] = {}
+        self.compiled: dict[str, Schema] = {}  # the hot path reads this directly
         self.known = tuple(sorted(self._files))
 
     def definition(self, name: str) -> dict[str, Any]:
@@ -142,9 +142,9 @@ class Registry:
 
     def get(self, name: str) -> Schema | None:
         """The compiled schema of data type ``name``, or ``None`` for an unknown type."""
-        schema = self._compiled.get(name)
+        schema = self.compiled.get(name)
         if schema is None and name in self._files:
-            schema = self._compiled[name] = Schema(name, self.definition(name))
+            schema = self.compiled[name] = Schema(name, self.definition(name))
         return schema
 
 
