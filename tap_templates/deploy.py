@@ -22,6 +22,7 @@ import json
 import re
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,8 +194,6 @@ def load_code_zip(path: Path | None, work_dir: Path) -> tuple[Path, str]:
     if path is not None:
         if not path.is_file():
             raise ConfigError(f"--code-zip {path} does not exist")
-        import zipfile
-
         if not zipfile.is_zipfile(path):
             raise ConfigError(f"--code-zip {path} is not a zip file")
         return path, artifacts.sha256_of(path.read_bytes())
@@ -227,6 +226,7 @@ def region_artifacts(cfg: PipelineConfig, aws: Aws, template: RenderedTemplate, 
 
 
 def readers(aws: Aws, chosen: Targets) -> artifacts.Readers:
+    """Who may read the code besides this account. Organizations' API lives in us-east-1."""
     if chosen.service_managed:
         org = aws.client("organizations", "us-east-1").describe_organization()["Organization"]["Id"]
         return artifacts.Readers(organization_id=org, organizational_units=chosen.organizational_units)
@@ -351,6 +351,11 @@ class StackSetPlan:
         if self.retry_accounts and not self.changes:
             lines.append(f"{self.name} ({self.region}): retry instance(s) not current in "
                          f"{', '.join(self.retry_accounts)}")
+        untargeted = [i.account for i in self.deployed.instances if i.account not in self.targets.accounts] \
+            if self.deployed and not self.targets.service_managed else []
+        if untargeted and self.changes:
+            lines.append(f"{self.name} ({self.region}): the update also reaches the instance(s) of "
+                         f"{', '.join(untargeted)}, not targeted now (destroy removes them)")
         for instance in self.deployed.instances if self.deployed else ():
             if instance.overrides:
                 kept = ", ".join(f"{k}={v}" for k, v in sorted(instance.overrides.items()))

@@ -15,6 +15,8 @@ Gaps covered:
 - A stack whose outputs ``GetAtt`` a global table fails to create at all (moto has no model to validate the
   attribute against): ``patch_moto`` registers a model that creates the table in every replica region, so
   the primary's stack, its outputs and the replicas in the secondaries exist as on AWS.
+- A stack whose outputs ``GetAtt`` a resource type moto does not model (the audit trail's ARN) fails to create:
+  ``patch_moto`` leaves out the outputs of skipped resources, as moto already does for a ``Ref`` to one.
 - ``AWS::KMS::Key`` with ``Tags`` fails (moto passes CloudFormation's ``Key``/``Value`` tags to the KMS API,
   which expects ``TagKey``/``TagValue``), and its ``KeyPolicy`` is kept as an object, so every KMS call that
   reads the policy (``DescribeKey``, encrypting, ...) fails: ``patch_moto`` converts both.
@@ -43,10 +45,12 @@ Gaps covered:
 And one for speed: moto parses every template with PyYAML's pure-Python loader (about 0.4 s for one of our
 100 KB JSON templates, on every stack create and update); ``patch_moto`` parses JSON templates as JSON.
 
-Not covered, checked on the rendered template by the template tests instead: CloudWatch alarms and composite
-alarms (skipped), bucket lifecycle, logging, metrics and replication (ignored), the function's logging
-configuration and KMS key (ignored), and the table's PITR, contributor insights and encryption (accepted,
-not enforced).
+Not covered, checked on the rendered template by the template tests (and ``tests/deploy/test_emulator.py``
+checks that they refer only to what the deploy created): CloudWatch alarms and composite alarms, network ACLs
+and their entries and associations, the Secrets Manager secret, the CloudTrail trail, Config rules and e-mail
+subscriptions (skipped); bucket lifecycle, logging, metrics and replication, the function's logging
+configuration and KMS key (ignored); the table's PITR, contributor insights and encryption (accepted, not
+enforced).
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ def patch_moto() -> None:
     _register_global_table_model()
     _patch_lambda_function_properties()
     _patch_condition_updates()
+    _patch_outputs_of_skipped_resources()
     _patch_route_table_delete()
     _patch_stack_sets()
     _patch_policy_conditions()
@@ -317,6 +322,46 @@ def _patch_policy_conditions() -> None:
         return result
 
     IAMPolicyStatement.is_action_permitted = is_action_permitted
+
+
+def _patch_outputs_of_skipped_resources() -> None:
+    """Gap: an output on a resource moto skips fails the stack instead of being left out."""
+    from moto.cloudformation import parsing
+
+    validate, parse_output = parsing.ResourceMap.validate_outputs, parsing.parse_output
+
+    def on_skipped_resource(resource_map: Any, output: dict[str, Any]) -> bool:
+        names = _references(output, "Ref") | {a[0] for a in _get_atts(output) if isinstance(a, list) and a}
+        names |= {n.split(".")[0] for n in _SUB_VARIABLE.findall(json.dumps(output))}
+        resources = resource_map._resource_json_map
+        return any(name in resources and parsing.resource_class_from_type(resources[name]["Type"]) is None
+                   for name in names)
+
+    def validate_outputs(self: Any) -> None:
+        outputs = self._template.get("Outputs") or {}
+        template = self._template
+        self._template = {**template, "Outputs": {k: v for k, v in outputs.items()
+                                                  if not on_skipped_resource(self, v)}}
+        try:
+            validate(self)
+        finally:
+            self._template = template
+
+    def parse_output_unless_skipped(output_logical_id: str, output_json: Any, resources_map: Any) -> Any:
+        if on_skipped_resource(resources_map, output_json):
+            return None
+        return parse_output(output_logical_id, output_json, resources_map)
+
+    parsing.ResourceMap.validate_outputs = validate_outputs
+    parsing.parse_output = parse_output_unless_skipped
+
+
+def _get_atts(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "Fn::GetAtt"] + [a for v in node.values() for a in _get_atts(v)]
+    if isinstance(node, list):
+        return [a for item in node for a in _get_atts(item)]
+    return []
 
 
 def _patch_route_table_delete() -> None:

@@ -49,6 +49,14 @@ def deployed(aws, cli, code_zip):
     return result
 
 
+def test_prod_deploys_too(aws, cli, code_zip):
+    """prod switches on what dev leaves off (audit trail, Config rules, alarm e-mail): moto must take it."""
+    assert cli("roles", "--env", "prod").code == 0
+    result = cli("--env", "prod", "--code-zip", str(code_zip[0]))
+    assert result.code == 0, result.err
+    assert_pipeline_resources(aws, load_config("prod"))
+
+
 def test_fresh_deploy_creates_the_pipeline_in_both_regions(deployed, aws):
     out = deployed.out
     assert out.index("tap-dev-us-west-2: create instances SUCCEEDED") < out.index(
