@@ -197,6 +197,8 @@ def json_records(chunks: Iterator[bytes]) -> Iterator[Record]:
 
     reader = _ChunkReader(chunks)
     first = reader.peek_non_space()
+    if not first:  # an empty document holds no records (as an empty JSONL or CSV file)
+        return
     prefix = "item" if first == b"[" else ""
     try:
         for index, value in enumerate(ijson.items(reader, prefix)):

@@ -198,10 +198,10 @@ def number(value: int | float | Decimal, path: str, float_integers: bool = False
         if value != value or value in (math.inf, -math.inf):
             raise BadNumber(path, "is NaN or infinite, which DynamoDB cannot store")
         magnitude = abs(value)
-        if magnitude >= _INT_EXACT and value.is_integer() and not float_integers:
-            raise _Inexact(path)
         if magnitude and not 1e-130 <= magnitude < 1e126:
             raise BadNumber(path, f"{value!r} is outside DynamoDB's number range (1E-130 to 9.9999E+125)")
+        if magnitude >= _INT_EXACT and value.is_integer() and not float_integers:
+            raise _Inexact(path)
         return repr(value)
     if kind is int:
         text = str(value)
@@ -215,15 +215,16 @@ def number(value: int | float | Decimal, path: str, float_integers: bool = False
     decimal = Decimal(value)
     if not decimal.is_finite():
         raise BadNumber(path, "is NaN or infinite, which DynamoDB cannot store")
-    if not decimal:
+    sign, digits, exponent = decimal.as_tuple()
+    while len(digits) > 1 and digits[-1] == 0:  # no normalize(): it rounds to the context's 28 digits
+        digits, exponent = digits[:-1], int(exponent) + 1
+    if not any(digits):
         return "0"
-    normal = decimal.normalize()
-    digits = len(normal.as_tuple().digits)
-    if digits > MAX_DIGITS:
+    if len(digits) > MAX_DIGITS:
         raise BadNumber(path, f"has more than DynamoDB's {MAX_DIGITS} significant digits")
-    if not -130 <= normal.adjusted() <= 125:
+    if not -130 <= int(exponent) + len(digits) - 1 <= 125:
         raise BadNumber(path, f"{decimal} is outside DynamoDB's number range (1E-130 to 9.9999E+125)")
-    return str(normal)
+    return str(Decimal((sign, digits, exponent)))
 
 
 def normalize_timestamp(value: Any) -> str:
