@@ -10,11 +10,11 @@ is ``moto_server`` with these fixes). ``apply_skipped_resources`` applies, after
 template moto's CloudFormation silently skips, through the same AWS APIs a user would call.
 
 Gaps covered:
-- moto's CloudFormation does not create ``AWS::DynamoDB::GlobalTable``: ``create_table_from_template``
-  creates the table (key schema, attributes, GSIs, stream, TTL) with the DynamoDB API in each region.
-- A stack whose outputs ``GetAtt`` a global table fails to create at all (moto has no model to validate the
-  attribute against): ``patch_moto`` registers a model that creates the table in every replica region, so
-  the primary's stack, its outputs and the replicas in the secondaries exist as on AWS.
+- moto's CloudFormation does not create ``AWS::DynamoDB::GlobalTable``, and a stack whose outputs ``GetAtt``
+  one fails to create at all: ``patch_moto`` registers a model that creates the table in every replica region,
+  so the primary's stack, its outputs and the replicas in the secondaries exist as on AWS.
+  ``create_table_from_template`` creates the table (key schema, attributes, GSIs, stream, TTL) with the
+  DynamoDB API where no stack did; ``apply_skipped_resources`` calls it only when the table is missing.
 - A stack whose outputs ``GetAtt`` a resource type moto does not model (the audit trail's ARN) fails to create:
   ``patch_moto`` leaves out the outputs of skipped resources, as moto already does for a ``Ref`` to one.
 - ``AWS::KMS::Key`` with ``Tags`` fails (moto passes CloudFormation's ``Key``/``Value`` tags to the KMS API,
