@@ -44,3 +44,11 @@ def test_help_lists_the_commands():
     assert result.code == 0
     for text in ("deploy.py roles", "deploy.py destroy", "--dry-run", "--code-zip", "--endpoint-url"):
         assert text in result.out
+
+
+def test_missing_stackset_roles_are_one_line(server, code_zip):
+    result = run_script("--env", "dev", "--endpoint-url", server, "--code-zip", str(code_zip[0]))
+    assert result.code == 2
+    line = one_line(result)
+    assert "StackSet role tap-dev-stackset-administration not found" in line
+    assert "build/dev/stackset-roles.json" in line
