@@ -152,10 +152,12 @@ def split_lines(
     for chunk in chunks:
         if long_head is not None:
             cut = chunk.find(b"\n")
+            part = chunk if cut < 0 else chunk[:cut]
+            if len(long_head) < RAW_KEEP:
+                long_head += part[: RAW_KEEP - len(long_head)]
+            long_len += len(part)
             if cut < 0:
-                long_len += len(chunk)
                 continue
-            long_len += cut
             line_no += 1
             pos += long_len + 1
             yield line_no, pos, long_head, _too_long(long_len, max_len)
