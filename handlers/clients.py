@@ -20,15 +20,22 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 
 
+USER_AGENT = "tap-processor/1"
+
+
 def _config(service: str, max_pool_connections: int = 10) -> Any:
     from botocore.config import Config
 
+    hot = service == "dynamodb"
     return Config(
         retries={"mode": "standard", "max_attempts": 4},
         connect_timeout=3,
         read_timeout=10 if service != "s3" else 30,
         max_pool_connections=max_pool_connections,
-        parameter_validation=service != "dynamodb",
+        parameter_validation=not hot,
+        # A fixed user agent: botocore otherwise rebuilds its detailed one twice per request, which is a
+        # quarter of a BatchWriteItem's CPU. (botocore still appends its own version.)
+        user_agent=USER_AGENT if hot else None,
         tcp_keepalive=True,
     )
 

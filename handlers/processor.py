@@ -41,7 +41,10 @@ LEASE_EXTRA_MS = 60_000
 
 
 @functools.cache
-def _executor(workers: int) -> ThreadPoolExecutor:
+def _executor(workers: int) -> ThreadPoolExecutor | writer.InlineExecutor:
+    """The table-write threads, shared by every invocation of the container (0: write inline)."""
+    if workers == 0:
+        return writer.InlineExecutor()
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="table-write")
 
 
@@ -236,7 +239,7 @@ class FileRun:
                                        first_index=start.offset if by_byte else 0)
         self.writer = BatchWriter(
             self.inv.table, config.table_name, _executor(config.write_concurrency), self.inv.breaker,
-            on_commit=self._commit, max_in_flight=2 * config.write_concurrency,
+            on_commit=self._commit, max_in_flight=max(1, 2 * config.write_concurrency),
             time_left_ms=self.inv.time_left_ms, wrap=_traced,
         )
         by_bytes_next = fmt.resumable_by_byte

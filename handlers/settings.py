@@ -44,7 +44,7 @@ _INTEGERS: tuple[tuple[str, str, int, int], ...] = (
     ("MAX_OBJECT_BYTES", "max_object_bytes", 1, 5 * 1024 * GIB),
     ("MAX_DECOMPRESSION_RATIO", "max_decompression_ratio", 1, 100_000),
     ("MAX_RECORD_BYTES", "max_record_bytes", 1024, 64 * MIB),
-    ("WRITE_CONCURRENCY", "write_concurrency", 1, 32),
+    ("WRITE_CONCURRENCY", "write_concurrency", 0, 32),
     ("DEADLINE_MARGIN_MS", "deadline_margin_ms", 0, 900_000),
     ("DUPLICATE_WINDOW", "duplicate_window", 100, 10_000_000),
     ("CHECKPOINT_INTERVAL_MS", "checkpoint_interval_ms", 1_000, 900_000),

@@ -36,6 +36,19 @@ BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 5.0
 
 
+class InlineExecutor:
+    """Runs each request on the calling thread (``WRITE_CONCURRENCY=0``): no concurrency, and no thread
+    hand-off either, for measuring the write path's CPU cost with the network stubbed out."""
+
+    def submit(self, fn: Callable[[], None]) -> Future[None]:
+        future: Future[None] = Future()
+        try:
+            future.set_result(fn())
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
 class TableUnavailable(Exception):
     """The table kept refusing a batch after every retry (throttling, errors, unprocessed items)."""
 
@@ -114,7 +127,7 @@ class BatchWriter:
         self,
         client: Any,
         table: str,
-        executor: ThreadPoolExecutor,
+        executor: ThreadPoolExecutor | InlineExecutor,
         breaker: CircuitBreaker,
         on_commit: Callable[[Batch], None],
         max_in_flight: int = 8,

@@ -338,3 +338,13 @@ def test_gzip_with_several_members(pipeline):
     record = pipeline.put("multi.jsonl.gz", body)
     pipeline.run(pipeline.event(record))
     assert {i["recordId"] for i in pipeline.records()} == {"sensor#s-1", "sensor#s-2"}
+
+
+@pytest.mark.parametrize("concurrency", ["0", "1", "8"])
+def test_any_write_concurrency_writes_everything_once(pipeline, monkeypatch, concurrency):
+    monkeypatch.setenv("WRITE_CONCURRENCY", concurrency)
+    from handlers import settings
+
+    settings.current.cache_clear()
+    pipeline.process("c.jsonl", jsonl([sensor(i) for i in range(130)]))
+    assert len(pipeline.records("PROCESSED")) == 130 == pipeline.ledger()["processed"]

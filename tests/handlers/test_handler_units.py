@@ -269,7 +269,7 @@ def test_settings_from_the_environment():
     config = load_settings(env)
     assert (config.table_name, config.region, config.record_ttl_days, config.max_object_bytes,
             config.max_decompression_ratio, config.write_concurrency) == ("t", "eu-west-1", 30, 1000, 7, 4)
-    for broken in ({**env, "TABLE_NAME": ""}, {**env, "RECORD_TTL_DAYS": "x"}, {**env, "WRITE_CONCURRENCY": "0"},
+    for broken in ({**env, "TABLE_NAME": ""}, {**env, "RECORD_TTL_DAYS": "x"}, {**env, "WRITE_CONCURRENCY": "-1"},
                    {k: v for k, v in env.items() if k != "AWS_REGION"}):
         with pytest.raises(SettingsError):
             load_settings(broken)
