@@ -15,7 +15,7 @@ from awacs import s3 as s3_actions
 from troposphere import GetAtt, Output, Ref, Sub, cloudtrail, s3
 from troposphere import config as awsconfig
 
-from tap_templates import naming, policies
+from tap_templates import naming, policies, retention
 from tap_templates.config import PipelineConfig
 from tap_templates.kms import DataKey
 from tap_templates.storage import AUDIT_LOG_PREFIX
@@ -57,8 +57,7 @@ def trail(cfg: PipelineConfig, region: str, key: DataKey, access_logs: s3.Bucket
             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=30))]),
         LoggingConfiguration=s3.LoggingConfiguration(
             DestinationBucketName=Ref(access_logs), LogFilePrefix=AUDIT_LOG_PREFIX),
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        **retention.KEEP_DATA,
     )
     trail_source = aws.Condition(aws.StringEquals("aws:SourceArn", Sub(trail_arn)))
     cloudtrail_principal = policies.service_principal("cloudtrail.amazonaws.com")

@@ -664,7 +664,7 @@ def retained_resources(aws: Aws, deployed: Deployed, region: str) -> list[Retain
     """Read before deleting: the template says what is retained, the instance's stack says its physical ID
     (a retained key loses its alias with the stack, so the alias cannot find it afterwards)."""
     template = json.loads(deployed.template_body).get("Resources", {})
-    kept = {k: r["Type"] for k, r in template.items() if r.get("DeletionPolicy") == "Retain"}
+    kept = {k: r["Type"] for k, r in template.items() if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")}
     found = []
     for instance in deployed.instances:
         physical: dict[str, str] = {}

@@ -25,6 +25,9 @@ Gaps covered:
 - A stack update reaches only resources that ``Ref`` a changed parameter, not those depending on it through a
   condition (the event source's ``Enabled`` follows ``ProcessingEnabled`` through ``ProcessingIsEnabled``):
   ``patch_moto`` also updates resources that use a condition built from a changed parameter.
+- ``DeletionPolicy: RetainExceptOnCreate`` (the data-holding resources) is not known: moto deletes those
+  resources with their stack. ``patch_moto`` keeps them, as CloudFormation does on every deletion that is not
+  the rollback of a failed first create.
 - ``AWS::EC2::RouteTable`` is never deleted with its stack, so deleting the stack's VPC fails with
   ``DependencyViolation``: ``patch_moto`` deletes it like the other EC2 resources.
 - StackSets: an instance's parameter overrides replace the StackSet's parameters instead of overriding them;
@@ -118,6 +121,7 @@ def patch_moto() -> None:
     _patch_condition_updates()
     _patch_outputs_of_skipped_resources()
     _patch_route_table_delete()
+    _patch_retain_except_on_create()
     _patch_stack_sets()
     _patch_policy_conditions()
     _patch_template_parsing()
@@ -373,6 +377,22 @@ def _patch_route_table_delete() -> None:
         ec2_backends[account_id][region_name].delete_route_table(self.id)
 
     RouteTable.delete = delete
+
+
+def _patch_retain_except_on_create() -> None:
+    """Gap: moto keeps a resource on stack deletion only for ``DeletionPolicy: Retain`` and deletes those with
+    ``RetainExceptOnCreate`` (which keeps them on every deletion except a failed first create's rollback)."""
+    from moto.cloudformation.parsing import ResourceMap
+
+    original = ResourceMap.delete
+
+    def delete(self: Any) -> None:
+        for resource in self._resource_json_map.values():
+            if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+                resource["DeletionPolicy"] = "Retain"
+        original(self)
+
+    ResourceMap.delete = delete
 
 
 def _patch_template_parsing() -> None:

@@ -22,6 +22,23 @@ KEY_POLICY_RESOURCE_REASON = "in a key policy, '*' refers to the key itself"
 DENY_WILDCARD_ACTION_REASON = "deny-all over plain HTTP must cover every present and future action"
 
 
+# The StackSet execution role creates every resource of the region templates, whose needed actions change with
+# every property; its service-wide actions are therefore allowed, on the project's named resources only.
+STACKSET_SERVICE_ACTIONS_REASON = ("CloudFormation creates, updates and deletes the pipeline's resources with "
+                                   "this role; each service-wide grant is limited to the project's names")
+# Actions with no resource type: the only possible resource is "*", so each carries a condition or a reason.
+STACKSET_WILDCARD_RESOURCES: dict[str, str] = {
+    "route53:CreateHealthCheck": "no resource type and no condition key",
+    "route53:ListHealthChecks": "list action, no resource type",
+    "kms:ListAliases": "list action, no resource type",
+    "kms:ListKeys": "list action, no resource type",
+    "logs:DescribeLogGroups": "list action, no resource type",
+    "cloudwatch:DescribeAlarms": "list action, no resource type",
+    "cloudwatch:ListTagsForResource": "read-only",
+    "lambda:ListEventSourceMappings": "list action, no resource type",
+}
+
+
 def wildcard_resource_reason(kind: str, action: str) -> str | None:
     if kind == "key":
         return KEY_POLICY_RESOURCE_REASON

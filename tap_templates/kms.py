@@ -14,7 +14,7 @@ from awacs import aws
 from awacs.aws import Condition, Statement
 from troposphere import GetAtt, Output, Ref, Sub, kms
 
-from tap_templates import naming, policies
+from tap_templates import naming, policies, retention
 from tap_templates.config import PipelineConfig
 
 ADMIN_ACTIONS = (
@@ -130,8 +130,7 @@ def build(cfg: PipelineConfig, region: str) -> DataKey:
         PendingWindowInDays=30,
         KeyPolicy=key_policy(cfg, region),
         # Data in retained tables and buckets stays readable only while its key exists.
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        **retention.KEEP_DATA,
     )
     alias = kms.Alias("DataKeyAlias", AliasName=naming.key_alias(cfg), TargetKeyId=Ref(key))
     return DataKey(key=key, alias=alias)

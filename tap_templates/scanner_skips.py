@@ -30,6 +30,10 @@ SKIPS: dict[str, tuple[tuple[str, str], ...]] = {
         ("CKV_AWS_67", "a per-region data-event trail for this pipeline's bucket; the account-wide multi-region "
                        "management trail belongs to the organization's landing zone"),
     ),
+    "ExecutionRole": (
+        ("CKV_AWS_111", "StackSet execution role: Route 53 CreateHealthCheck has no resource type and no condition "
+                        "key, so it can only be granted on '*'; every other write is scoped to the project's names"),
+    ),
     "AlarmEmailSubscription": (
         ("ES7000", "SNS retries e-mail delivery itself; a DLQ of undelivered alarm e-mails would have no reader"),
     ),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from troposphere import Output, Ref, Sub, secretsmanager
 
-from tap_templates import naming
+from tap_templates import naming, retention
 from tap_templates.config import PipelineConfig
 from tap_templates.kms import DataKey
 
@@ -41,7 +41,6 @@ def build(cfg: PipelineConfig, key: DataKey) -> PseudonymizationSecret:
             secretsmanager.ReplicaRegion(Region=region, KmsKeyId=Sub(naming.key_alias_arn(cfg, region)))
             for region in cfg.secondary_regions
         ],
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        **retention.KEEP_DATA,
     )
     return PseudonymizationSecret(secret=secret)

@@ -21,7 +21,7 @@ from awacs import aws
 from awacs.aws import Action, Condition, Principal, Statement
 from troposphere import Equals, GetAtt, If, Or, Output, Parameter, Ref, Sub, Template, iam
 
-from tap_templates import naming, policies, tags
+from tap_templates import naming, policies, scanner_skips, tags
 from tap_templates.config import PipelineConfig
 
 FORMAT_VERSION = "2010-09-09"
@@ -68,14 +68,21 @@ def messaging_statements(cfg: PipelineConfig) -> list[Statement]:
 
 
 def compute_statements(cfg: PipelineConfig) -> list[Statement]:
-    """Event source mappings have random IDs, so their actions are allowed on mappings of the account."""
+    """Event source mappings have random IDs: they are managed on the account's mappings, but only for the
+    project's functions (``lambda:FunctionArn``); creating one has no resource type, only that condition."""
     named = naming.named_resources(cfg)
-    mapping_actions = _wildcards("lambda", "CreateEventSourceMapping", "GetEventSourceMapping",
-                                 "UpdateEventSourceMapping", "DeleteEventSourceMapping", "ListEventSourceMappings",
-                                 "TagResource", "UntagResource", "ListTags")
+    function = _arn("lambda", f"function:{named}")
+    for_our_functions = Condition(aws.ArnLike("lambda:FunctionArn", Sub(function)))
     return [
-        policies.allow([Action("lambda", "*")], [_arn("lambda", f"function:{named}")], sid="ManageFunction"),
-        policies.allow(mapping_actions, ["*"], sid="ManageEventSourceMappings"),
+        policies.allow([Action("lambda", "*")], [function], sid="ManageFunction"),
+        policies.allow(_wildcards("lambda", "CreateEventSourceMapping"), ["*"], for_our_functions,
+                       sid="CreateEventSourceMappings"),
+        policies.allow(_wildcards("lambda", "GetEventSourceMapping", "UpdateEventSourceMapping",
+                                  "DeleteEventSourceMapping"),
+                       [_arn("lambda", "event-source-mapping:*")], for_our_functions, sid="ManageEventSourceMappings"),
+        policies.allow(_wildcards("lambda", "TagResource", "UntagResource", "ListTags"),
+                       [_arn("lambda", "event-source-mapping:*")], sid="TagEventSourceMappings"),
+        policies.allow(_wildcards("lambda", "ListEventSourceMappings"), ["*"], sid="ListEventSourceMappings"),
     ]
 
 
@@ -235,4 +242,5 @@ def build(cfg: PipelineConfig) -> Template:
     template.add_output(Output("ExecutionRoleName", Value=Ref(execution)))
     template.add_output(Output("ExecutionRoleArn", Value=GetAtt(execution, "Arn")))
     tags.apply(template, cfg)
+    scanner_skips.apply(template)
     return template

@@ -14,7 +14,7 @@ from awacs.aws import ForAnyValueStringEquals as any_value_equals
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import GetAtt, NoValue, Output, Ref, Sub, iam, s3
 
-from tap_templates import naming, policies, regions
+from tap_templates import naming, policies, regions, retention
 from tap_templates.config import PipelineConfig
 from tap_templates.kms import DataKey
 from tap_templates.queues import Queues
@@ -77,8 +77,7 @@ def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.B
                 AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
             )
         ]),
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        **retention.KEEP_DATA,
     )
     arn = naming.bucket_arn(name)
     sources = [naming.ingest_bucket(cfg, region)]
@@ -243,8 +242,7 @@ def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues) -> Sto
         ReplicationConfiguration=_replication(cfg, region, role) if role else NoValue,
         # S3 checks that it may send to the queue when the notification is created.
         DependsOn=[queues.ingest_policy.title, logs_policy.title],
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        **retention.KEEP_DATA,
     )
     policy = s3.BucketPolicy(
         "IngestBucketPolicy",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from troposphere import GetAtt, Output, Ref, Sub, dynamodb
 
-from tap_templates import naming
+from tap_templates import naming, retention
 from tap_templates.config import PipelineConfig
 from tap_templates.kms import DataKey
 
@@ -86,7 +86,6 @@ def build(cfg: PipelineConfig, region: str, key: DataKey) -> Table:
         TimeToLiveSpecification=dynamodb.TimeToLiveSpecification(AttributeName=TTL_ATTRIBUTE, Enabled=True),
         SSESpecification=dynamodb.GlobalTableSSESpecification(SSEEnabled=True, SSEType="KMS"),
         Replicas=replicas,
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
+        **retention.KEEP_DATA,
     )
     return Table(table=table)

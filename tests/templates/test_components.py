@@ -22,7 +22,7 @@ def is_key_arn(value) -> bool:
 def test_kms_key_rotates_and_has_an_alias(t):
     key = t.one("AWS::KMS::Key")
     assert key["EnableKeyRotation"] is True
-    assert t.resources["DataKey"]["DeletionPolicy"] == "Retain"
+    assert t.resources["DataKey"]["DeletionPolicy"] == "RetainExceptOnCreate"
     alias = t.one("AWS::KMS::Alias")
     assert alias["AliasName"] == naming.key_alias(config(t.env))
     assert alias["TargetKeyId"] == {"Ref": "DataKey"}
@@ -66,7 +66,8 @@ def test_ingest_bucket_is_private_encrypted_versioned_and_logged(t):
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogBucket"}
     assert bucket["MetricsConfigurations"] == [{"Id": naming.METRICS_FILTER_ID}]
-    assert t.resources["IngestBucket"]["DeletionPolicy"] == "Retain"
+    assert t.resources["IngestBucket"]["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert t.resources["IngestBucket"]["UpdateReplacePolicy"] == "Retain"
 
 
 @per_template
@@ -188,7 +189,7 @@ def test_global_table_schema_replicas_and_retention(t):
         else:
             assert resolve(key, t) == f"arn:aws:kms:{replica['Region']}:123456789012:{naming.key_alias(cfg)}"
     resource = t.resources["RecordsTable"]
-    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
 
 
 @per_template

@@ -133,9 +133,14 @@ def test_cfn_lint_with_serverless_rules_reports_nothing(env):
         assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
 
 
+def _stackset_roles(env: str) -> dict:
+    return json.loads((ROOT / "build" / env / "stackset-roles.json").read_text())
+
+
 def test_every_skip_is_on_a_rendered_resource_and_documented():
     doc = (ROOT / "docs" / "security.md").read_text()
     rendered_ids = {logical_id for t in TEMPLATES for logical_id in t.resources}
+    rendered_ids |= {logical_id for env in SHIPPED_ENVS for logical_id in _stackset_roles(env)["Resources"]}
     for logical_id, skips in scanner_skips.SKIPS.items():
         assert logical_id in rendered_ids, f"skip for {logical_id}, which no template renders"
         for check, reason in skips:
@@ -165,3 +170,29 @@ def test_checkov_finds_nothing():
 
 def test_prod_config_turns_audit_on():
     assert load_config("prod").audit.cloudtrail and load_config("prod").audit.config_rules
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_stackset_execution_role_is_scoped(env):
+    from tap_templates import iam_rules
+
+    roles = _stackset_roles(env)["Resources"]
+    prefix = naming.prefix(config(env))
+    for logical_id, role in roles.items():
+        if role["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in role["Properties"].get("Policies", []):
+            assert policy["PolicyDocument"]["Version"] == "2012-10-17"
+            for statement in policy["PolicyDocument"]["Statement"]:
+                assert statement["Effect"] == "Allow"
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                resources = statement["Resource"]
+                resources = resources if isinstance(resources, list) else [resources]
+                if "*" in resources:
+                    unexplained = [a for a in actions if a not in iam_rules.STACKSET_WILDCARD_RESOURCES]
+                    assert not unexplained or "Condition" in statement, (logical_id, statement.get("Sid"), unexplained)
+                    continue
+                if any(a.endswith(":*") or "*" in a.split(":")[1] for a in actions):
+                    assert logical_id == "ExecutionRole", iam_rules.STACKSET_SERVICE_ACTIONS_REASON
+                    scoped = json.dumps(resources)
+                    assert prefix in scoped or "Condition" in statement, (statement.get("Sid"), scoped)
