@@ -34,7 +34,7 @@ class Settings:
     max_record_bytes: int = MIB
     write_concurrency: int = 4
     deadline_margin_ms: int = 10_000
-    duplicate_window: int = 100_000
+    duplicate_window: int = 20_000
     checkpoint_interval_ms: int = 30_000
 
 

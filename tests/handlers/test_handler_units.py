@@ -273,3 +273,15 @@ def test_settings_from_the_environment():
                    {k: v for k, v in env.items() if k != "AWS_REGION"}):
         with pytest.raises(SettingsError):
             load_settings(broken)
+
+
+def test_the_duplicate_window_stays_bounded():
+    from handlers.pipeline import RecentKeys
+
+    recent = RecentKeys(100)
+    assert recent.first_position(("a", "t"), 1) is None
+    assert recent.first_position(("a", "t"), 2) == 1
+    for i in range(1000):
+        recent.first_position((f"k{i}", "t"), i)
+    assert len(recent._positions) == len(recent._order) == 100
+    assert recent.first_position(("a", "t"), 3) is None  # forgotten: far-apart duplicates overwrite
