@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,8 @@ def _coerce(text: str, types: tuple[str, ...]) -> Any:
     for kind in types:
         if kind == "integer" and _INTEGER.fullmatch(stripped):
             return int(stripped)
-        if kind == "number" and _NUMBER.fullmatch(stripped):
-            return int(stripped) if _INTEGER.fullmatch(stripped) else float(stripped)
+        if kind == "number" and _NUMBER.fullmatch(stripped):  # Decimal: exact, as the text says
+            return int(stripped) if _INTEGER.fullmatch(stripped) else Decimal(stripped)
         if kind == "boolean" and stripped.lower() in _BOOLEANS:
             return _BOOLEANS[stripped.lower()]
         if kind in ("object", "array") and stripped[:1] in ("{", "["):

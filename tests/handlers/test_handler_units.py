@@ -198,7 +198,9 @@ def test_csv_cells_are_coerced_by_schema_types():
     row = {"id": "1", "dataType": "sensor", "timestamp": "1714564800", "deviceId": "007", "metric": "m",
            "value": "2.50", "unit": "C"}
     coerced = sensor.coerce_row(row)
-    assert coerced["deviceId"] == "007" and coerced["timestamp"] == 1714564800 and coerced["value"] == 2.5
+    assert coerced["deviceId"] == "007" and coerced["timestamp"] == 1714564800 and coerced["value"] == Decimal("2.50")
+    exact = records.check(sensor.coerce_row({**row, "value": "123456789012345678.123456789"}), REGISTRY)
+    assert exact.attributes["value"] == {"N": "123456789012345678.123456789"}
     assert sensor.coerce_row({**row, "value": "nan"})["value"] == "nan"
     assert sensor.coerce_row({**row, "value": "1_000"})["value"] == "1_000"
     event = REGISTRY.get("event")
