@@ -155,8 +155,8 @@ class FileRun:
         self.ledger = Ledger(invocation.table, self.config.table_name, f"{invocation.request_id}/{message_id}",
                              self.config.region)
         self.progress = Progress()
-        self.started = time.monotonic()
-        self.bytes_read = 0
+        self.started = time.monotonic()  # of this invocation's work on the file (ProcessingTime)
+        self.unsaved_since = self.started  # start of the time not yet added to the ledger's durationMs
         self.new_processed = 0
         self.new_rejected = 0
 
@@ -207,77 +207,91 @@ class FileRun:
 
     # -- the pipeline -------------------------------------------------------------------------------------
     def process(self, fmt: formats.Format) -> None:
-        config = self.config
+        """Read, validate and write the file from its saved offset; raise to stop (see ``run``)."""
         start = self.progress
         by_byte = fmt.resumable_by_byte and start.byte_offset > 0 and start.offset > 0
         with tracer.provider.in_subsegment("## s3 open") as segment:
             segment.put_annotation("key", self.ref.key[:250])
-            stream = objects.open_object(self.inv.s3, self.ref, config.max_object_bytes,
-                                         start=start.byte_offset if by_byte else 0)
-        self.stream = stream
+            self.stream = objects.open_object(self.inv.s3, self.ref, self.config.max_object_bytes,
+                                              start=start.byte_offset if by_byte else 0)
+        try:
+            records = self._records(fmt, self.stream, by_byte)
+            source = FileSource(
+                bucket=self.ref.bucket, key=self.ref.key, version_id=self.ref.version_id, ledger_id=self.lid,
+                processed_at=start.started_at, region=self.config.region,
+                expires_at=_expires_at(start.started_at, self.config.record_ttl_days),
+            )
+            factory = ItemFactory(source, "sourceIndex" if fmt.kind == "json" else "sourceLine")
+            file_items = FileItems(factory, fmt.kind, registry(), self.config.duplicate_window)
+            outcomes = file_items.outcomes(records, skip=0 if by_byte else start.offset,
+                                           first_index=start.offset if by_byte else 0)
+            with tracer.provider.in_subsegment("## records"):
+                self._write(outcomes, track_bytes=fmt.resumable_by_byte)
+        finally:
+            self.stream.close()
+
+    def _records(self, fmt: formats.Format, stream: objects.ObjectStream, by_byte: bool) -> Iterator[Any]:
+        """The reader chain for the file's format: S3 chunks -> gunzip -> text check -> records."""
+        config = self.config
         chunks: Iterator[bytes] = stream.chunks()
         if fmt.gzip:
             chunks = formats.gunzip(chunks, stream.size, config.max_decompression_ratio)
-        if not by_byte:
+        if not by_byte:  # a resumed read starts mid-file: no byte-order mark there, and the start was checked
             chunks = formats.text_start(chunks)
         if fmt.kind == "jsonl":
-            records = formats.jsonl_records(chunks, config.max_record_bytes,
-                                            first_line=start.line_offset + 1 if by_byte else 1,
-                                            first_byte=start.byte_offset if by_byte else 0)
-        elif fmt.kind == "csv":
-            records = formats.csv_records(chunks, config.max_record_bytes)
-        else:
-            records = formats.json_records(chunks)
-        source = FileSource(
-            bucket=self.ref.bucket, key=self.ref.key, version_id=self.ref.version_id, ledger_id=self.lid,
-            processed_at=start.started_at, expires_at=_expires_at(start.started_at, config.record_ttl_days),
-            region=config.region,
-        )
-        factory = ItemFactory(source, "sourceIndex" if fmt.kind == "json" else "sourceLine")
-        file_items = FileItems(factory, fmt.kind, registry(), config.duplicate_window)
-        outcomes = file_items.outcomes(records, skip=0 if by_byte else start.offset,
-                                       first_index=start.offset if by_byte else 0)
+            start = self.progress
+            return formats.jsonl_records(chunks, config.max_record_bytes,
+                                         first_line=start.line_offset + 1 if by_byte else 1,
+                                         first_byte=start.byte_offset if by_byte else 0)
+        if fmt.kind == "csv":
+            return formats.csv_records(chunks, config.max_record_bytes)
+        return formats.json_records(chunks)
+
+    def _write(self, outcomes: Iterator[Any], track_bytes: bool) -> None:
+        """Batch the items 25 at a time and write them; stop at the deadline, saving progress meanwhile."""
+        config = self.config
         self.writer = BatchWriter(
             self.inv.table, config.table_name, _executor(config.write_concurrency), self.inv.breaker,
             on_commit=self._commit, max_in_flight=max(1, 2 * config.write_concurrency),
             time_left_ms=self.inv.time_left_ms, wrap=_traced,
         )
-        by_bytes_next = fmt.resumable_by_byte
         last_save = time.monotonic()
         batch = Batch()
         try:
-            with tracer.provider.in_subsegment("## records"):
-                for index, position, end, key, item, accepted in outcomes:
-                    if key in batch.items:  # never two puts of one key in a request
-                        self._submit(batch)
-                        batch = Batch()
-                    batch.items[key] = item
-                    if accepted:
-                        batch.processed += 1
-                    else:
-                        batch.rejected += 1
-                    batch.checkpoint = (index, end, position) if by_bytes_next else (index, 0, 0)
-                    if len(batch.items) == writer.BATCH_SIZE:
-                        self._submit(batch)
-                        batch = Batch()
-                        if self.inv.time_left_ms() <= 0:
-                            raise RetryLater("DEADLINE", "the function's deadline is near; resuming next time")
-                        if (time.monotonic() - last_save) * 1000 >= config.checkpoint_interval_ms:
-                            self._save(ledger.IN_PROGRESS)
-                            last_save = time.monotonic()
-                if batch.items:
-                    self._submit(batch)
+            for index, position, end, key, item, accepted in outcomes:
+                if key in batch.items:  # never two puts of one key in a request
+                    self.writer.submit(batch)
+                    batch = Batch()
+                batch.items[key] = item
+                if accepted:
+                    batch.processed += 1
+                else:
+                    batch.rejected += 1
+                batch.checkpoint = (index, end, position) if track_bytes else (index, 0, 0)
+                if len(batch.items) == writer.BATCH_SIZE:
+                    self.writer.submit(batch)
+                    batch = Batch()
+                    if self.inv.time_left_ms() <= 0:
+                        raise RetryLater("DEADLINE", "the function's deadline is near; resuming next time")
+                    if (time.monotonic() - last_save) * 1000 >= config.checkpoint_interval_ms:
+                        self._checkpoint()
+                        last_save = time.monotonic()
+            if batch.items:
+                self.writer.submit(batch)
             self.writer.flush()
         except BaseException:
             with contextlib.suppress(TableUnavailable):
-                self.writer.flush()
+                self.writer.flush()  # whatever is in flight is written and counted before stopping
             raise
-        finally:
-            self.bytes_read = stream.bytes_read
-            stream.close()
 
-    def _submit(self, batch: Batch) -> None:
-        self.writer.submit(batch)
+    def _checkpoint(self) -> None:
+        """Save progress on the way, so even a crash (out of memory, a hard timeout) resumes near here."""
+        try:
+            self._save(ledger.IN_PROGRESS)
+        except LeaseLost:
+            raise
+        except Exception:
+            logger.warning("saving progress failed; carrying on", exc_info=True)
 
     def _commit(self, batch: Batch) -> None:
         """A batch and every batch before it are written: the file's progress may move past them."""
@@ -291,9 +305,9 @@ class FileRun:
     # -- endings ----------------------------------------------------------------------------------------
     def _save(self, status: str, failure: tuple[str, str] | None = None, lease_until: int | None = None) -> None:
         self.progress.bytes += self._take_bytes()
-        elapsed = int((time.monotonic() - self.started) * 1000)
-        self.progress.duration_ms += elapsed
-        self.started = time.monotonic()
+        now = time.monotonic()
+        self.progress.duration_ms += int((now - self.unsaved_since) * 1000)
+        self.unsaved_since = now
         self.ledger.save(self.lid, self.progress, _iso(_now()), status=status, failure=failure,
                          lease_until=lease_until)
 

@@ -47,7 +47,7 @@ _INTEGERS: tuple[tuple[str, str, int, int], ...] = (
     ("WRITE_CONCURRENCY", "write_concurrency", 0, 32),
     ("DEADLINE_MARGIN_MS", "deadline_margin_ms", 0, 900_000),
     ("DUPLICATE_WINDOW", "duplicate_window", 100, 10_000_000),
-    ("CHECKPOINT_INTERVAL_MS", "checkpoint_interval_ms", 1_000, 900_000),
+    ("CHECKPOINT_INTERVAL_MS", "checkpoint_interval_ms", 0, 900_000),
 )
 
 

@@ -215,3 +215,58 @@ def test_an_unexpected_error_retries_only_its_message(pipeline, inject):
     inject("dynamodb", "before-send.dynamodb.UpdateItem", explode)
     assert pipeline.run(event) == {"batchItemFailures": [{"itemIdentifier": bad_id}]}
     assert [i["recordId"] for i in pipeline.records()] == ["sensor#s-1"]
+
+
+def test_progress_is_saved_on_the_way(pipeline, inject, monkeypatch):
+    monkeypatch.setenv("CHECKPOINT_INTERVAL_MS", "0")  # after every batch
+    from handlers import settings
+
+    settings.current.cache_clear()
+    saved = []
+
+    def watch(request, **_):
+        body = json.loads(request.body)
+        if "ConditionExpression" in body and body["ConditionExpression"] == "#leaseOwner = :owner":
+            saved.append(int(body["ExpressionAttributeValues"][":offset"]["N"]))
+
+    inject("dynamodb", "before-send.dynamodb.UpdateItem", watch)
+    pipeline.process("steps.jsonl", jsonl([sensor(i) for i in range(110)]))
+    assert saved[-1] == 110 and saved == sorted(saved) and len(saved) >= 4
+    assert all(offset % 25 == 0 for offset in saved[:-1])
+
+
+class _Breaks(io.RawIOBase):
+    """An HTTP body that delivers ``data`` and then loses the connection."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size=-1):
+        if self.data:
+            out, self.data = self.data[:size], self.data[size:]
+            return out
+        from urllib3.exceptions import ProtocolError
+
+        raise ProtocolError("Connection broken: IncompleteRead")
+
+
+def test_a_read_that_breaks_off_is_resumed_without_loss(pipeline, inject):
+    body = jsonl(mixed_records(200))
+    record = pipeline.put("broken-read.jsonl", body)
+    state = {"broken": False}
+
+    def break_once(request, **_):
+        if state["broken"]:
+            return None
+        state["broken"] = True
+        headers = {"content-length": str(len(body)), "x-amz-version-id": record["s3"]["object"]["versionId"]}
+        result = AWSResponse(request.url, 200, headers, _Breaks(body[: len(body) // 2]))
+        request.url = "https://fault-injected.invalid/"
+        return result
+
+    inject("s3", "before-send.s3.GetObject", break_once)
+    assert len(pipeline.run(pipeline.event(record))["batchItemFailures"]) == 1
+    entry = pipeline.ledger()
+    assert entry["status"] == ledger.IN_PROGRESS and 0 < entry["offset"] < 200
+    assert pipeline.run(pipeline.event(record)) == {"batchItemFailures": []}
+    assert_exactly_once(pipeline, 180, 20)
