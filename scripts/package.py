@@ -110,8 +110,9 @@ def _pip_download(args: Iterable[str], dest: Path) -> None:
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise ConfigError(f"pip download failed: {detail[-1] if detail else result.returncode}")
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        errors = [line for line in lines if line.startswith("ERROR")] or lines
+        raise ConfigError(f"pip download failed: {errors[0] if errors else result.returncode}")
 
 
 def _sha256(path: Path) -> str:
@@ -159,7 +160,11 @@ def fetch(pins: Sequence[Pin], cache: Path = WHEEL_CACHE) -> list[Path]:
     cached = _wheels(cache)
     missing = [p for p in pins if (p.name, p.version) not in cached]
     if missing:
-        _pip_download(["--no-deps", "--require-hashes", *[p.line() for p in missing]], cache)
+        # Hash-pinned lines are requirements-file syntax; pip 24+ refuses them as command-line arguments.
+        with tempfile.TemporaryDirectory() as scratch:
+            requirements = Path(scratch) / "requirements.txt"
+            requirements.write_text("".join(f"{p.line()}\n" for p in missing), encoding="utf-8")
+            _pip_download(["--no-deps", "--require-hashes", "-r", str(requirements)], cache)
         cached = _wheels(cache)
     paths = []
     for pin in pins:
