@@ -2,7 +2,8 @@
 
 Entry point: ``handlers.processor.handler``. Modules are named after what they hold and form one pipeline:
 ``events`` (SQS/S3 notifications) -> ``objects`` (S3 reads) -> ``formats`` (streaming readers) ->
-``records`` (validation, normalisation) -> ``items`` (DynamoDB items) -> ``writer`` (batched table writes),
-with ``ledger`` (per-file state), ``failures`` (DLQ) and ``settings``/``clients``/``observability`` around it.
+``records`` + ``schemas`` (validation, normalisation) -> ``items`` (DynamoDB items), tied together per file
+by ``pipeline`` -> ``writer`` (batched table writes); with ``ledger`` (per-file state), ``failures`` (DLQ)
+and ``settings``, ``clients``, ``observability`` around them.
 Nothing here imports from ``tap_templates`` or ``scripts``: the Lambda zip carries only this package.
 """
