@@ -26,6 +26,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from handlers.items import Key
 
 BATCH_SIZE = 25  # DynamoDB's maximum per BatchWriteItem
@@ -75,8 +77,6 @@ def install(client: Any) -> Any:
 
 def request_body(table: str, items: Any) -> bytes:
     """The JSON body of a BatchWriteItem putting ``items`` (serialized attribute maps) into ``table``."""
-    import orjson
-
     return b"".join((
         b'{"RequestItems":{', orjson.dumps(table), b":[",
         b",".join([b'{"PutRequest":{"Item":' + item + b"}}" for item in items]),
