@@ -41,6 +41,16 @@ Gaps covered:
 - Bucket policies: moto evaluates only ``StringEquals`` conditions and takes every other condition as met, so
   a TLS-only ``Deny`` (``Bool aws:SecureTransport false``) denies every object request (403). ``patch_moto``
   lets a ``Deny`` apply only when moto can evaluate its condition: requests to the emulator count as TLS.
+- S3 event notifications leave out the object's ``versionId`` and ``sequencer`` (S3 sends both for a versioned
+  bucket, and the processor's file ledger is keyed by the version), and their ``eventTime`` is local time
+  without a zone (S3's is UTC, ``2024-05-01T12:00:00.000Z``): ``patch_moto`` adds both and writes the time as S3.
+- S3 replication is not emulated (moto keeps a bucket's ``ReplicationConfiguration`` and never copies), and
+  no S3 API can create an object with a given version ID, which replication keeps. ``replicate_object``
+  copies one version into another bucket through moto's backend, keeping key, version ID, content, metadata
+  and encryption, and sends the destination bucket's own event notifications as S3 does for a replica.
+  Against a server, ``patch_moto`` serves it at ``POST /moto-api/tap/replicate-object`` (JSON body: ``account``,
+  ``sourceBucket``, ``key``, ``versionId``, ``targetBucket``); ``replicate_object_via`` calls either. The
+  local simulation (``tap_templates.simulation``) decides what to replicate from the template's rules.
 - Bucket ``VersioningConfiguration``, ``NotificationConfiguration``, ``PublicAccessBlockConfiguration`` and
   ``OwnershipControls`` are ignored, and ``AWS::S3::BucketPolicy``, ``AWS::SQS::QueuePolicy`` and
   ``AWS::SNS::TopicPolicy`` are skipped: ``apply_skipped_resources`` applies them with the S3, SQS and SNS APIs.
@@ -62,6 +72,7 @@ import contextvars
 import json
 import re
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,6 +136,8 @@ def patch_moto() -> None:
     _patch_stack_sets()
     _patch_policy_conditions()
     _patch_template_parsing()
+    _patch_s3_event_versions()
+    _register_replication_route()
     _patched = True
 
 
@@ -604,6 +617,89 @@ def _patch_stack_sets() -> None:
     stack_set_cls.update_instances = update_instances
     stack_set_cls.delete_stack_instances = delete_stack_instances
     responses.CloudFormationResponse.list_stack_set_operation_results = list_stack_set_operation_results
+
+
+def _patch_s3_event_versions() -> None:
+    """Gap: S3 event records lack ``versionId`` and ``sequencer``, and their ``eventTime`` has no zone."""
+    from moto.s3 import notifications
+
+    original = notifications._get_s3_event
+
+    def get_s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event = original(event_name, bucket, key, notification_id)
+        for record in event["Records"]:
+            obj = record["s3"]["object"]
+            if key.version_id and key.version_id != "null":
+                obj["versionId"] = key.version_id
+            obj["sequencer"] = f"{time.time_ns():016X}"  # increases per key, as S3's does
+            now = time.time()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            record["eventTime"] = f"{stamp}.{int(now * 1000) % 1000:03d}Z"
+        return event
+
+    notifications._get_s3_event = get_s3_event
+
+
+REPLICATE_PATH = "/moto-api/tap/replicate-object"
+
+
+def replicate_object(account: str, source_bucket: str, key: str, version_id: str, target_bucket: str,
+                     partition: str = "aws") -> bool:
+    """Gap: no S3 replication. Copy one object version as replication does (same key and version ID); return
+    False when the target already holds that version (replication never copies a version twice)."""
+    from moto.s3 import notifications
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[account][partition]
+    source = backend.get_object(source_bucket, key, version_id=version_id)
+    if source is None:
+        raise KeyError(f"s3://{source_bucket}/{key} has no version {version_id}")
+    target = backend.get_bucket(target_bucket)
+    if any(v.version_id == version_id for v in target.keys.getlist(key, [])):
+        return False
+    encryption = target.encryption["Rule"]["ApplyServerSideEncryptionByDefault"] if target.encryption else {}
+    replica = backend.put_object(
+        target_bucket, key, source.value, storage=source.storage_class,
+        encryption=encryption.get("SSEAlgorithm", source.encryption),
+        kms_key_id=encryption.get("KMSMasterKeyID", source.kms_key_id),
+        bucket_key_enabled=source.bucket_key_enabled, disable_notification=True)
+    replica._version_id = version_id
+    replica.set_metadata(source.metadata)
+    replica.replication_status = "REPLICA"
+    notifications.send_event(account, notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT, target, replica)
+    return True
+
+
+def replicate_object_via(endpoint_url: str | None, account: str, source_bucket: str, key: str, version_id: str,
+                         target_bucket: str) -> bool:
+    """``replicate_object`` in this process (``mock_aws``), or in the emulator server at ``endpoint_url``."""
+    if endpoint_url is None:
+        return replicate_object(account, source_bucket, key, version_id, target_bucket)
+    import urllib.request
+
+    body = json.dumps({"account": account, "sourceBucket": source_bucket, "key": key, "versionId": version_id,
+                       "targetBucket": target_bucket}).encode()
+    request = urllib.request.Request(endpoint_url.rstrip("/") + REPLICATE_PATH, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return bool(json.loads(response.read())["copied"])
+
+
+def _register_replication_route() -> None:
+    """Serve ``replicate_object`` from the emulator server, where moto's backends live."""
+    from moto.moto_api._internal import urls
+
+    def replicate(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+        raw = request.data if hasattr(request, "data") else request.body
+        args = json.loads(raw or b"{}")
+        try:
+            copied = replicate_object(args["account"], args["sourceBucket"], args["key"], args["versionId"],
+                                      args["targetBucket"])
+        except (KeyError, TypeError) as exc:
+            return 400, {"Content-Type": "application/json"}, json.dumps({"error": str(exc)})
+        return 200, {"Content-Type": "application/json"}, json.dumps({"copied": copied})
+
+    urls.url_paths["{0}" + REPLICATE_PATH] = replicate
 
 
 # --- apply_skipped_resources: what moto's CloudFormation skips, applied through the AWS APIs -------------
