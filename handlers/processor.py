@@ -13,6 +13,10 @@ Environment (see ``settings``): ``TABLE_NAME``, ``DLQ_URL`` (required); ``RECORD
 ``MAX_OBJECT_BYTES``, ``MAX_DECOMPRESSION_RATIO``, ``MAX_RECORD_BYTES``, ``WRITE_CONCURRENCY``,
 ``DEADLINE_MARGIN_MS``, ``DUPLICATE_WINDOW``, ``CHECKPOINT_INTERVAL_MS`` (optional); ``AWS_REGION``
 from the runtime; ``POWERTOOLS_*`` for logs, metrics and traces.
+
+AWS calls (the IAM the function needs): s3:GetObject / s3:GetObjectVersion (plus kms:Decrypt for SSE-KMS
+objects), dynamodb:BatchWriteItem, dynamodb:UpdateItem and dynamodb:GetItem on the table, sqs:SendMessage on
+the DLQ (plus kms:GenerateDataKey for its encryption), and X-Ray and CloudWatch Logs through the runtime.
 """
 
 from __future__ import annotations
@@ -63,19 +67,19 @@ class Invocation:
         self.config = config
         self.context = context
         self.request_id = str(getattr(context, "aws_request_id", "local"))
-        remaining = self._remaining_ms()
+        remaining = self.remaining_ms()
         self.margin_ms = min(config.deadline_margin_ms, remaining // 4)
         self.breaker = CircuitBreaker()
         self.s3 = clients.s3(config.region)
         self.table = writer.install(clients.dynamodb(config.region))
 
-    def _remaining_ms(self) -> int:
+    def remaining_ms(self) -> int:
         getter = getattr(self.context, "get_remaining_time_in_millis", None)
         return int(getter()) if getter else 15 * 60 * 1000
 
     def time_left_ms(self) -> int:
         """Milliseconds until processing must stop (the function's remaining time less the margin)."""
-        return self._remaining_ms() - self.margin_ms
+        return self.remaining_ms() - self.margin_ms
 
     def run(self, event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
         retry: list[str] = []
@@ -174,7 +178,7 @@ class FileRun:
                 {"bucket": self.ref.bucket, "objectKey": self.ref.key, "versionId": self.ref.version_id,
                  "etag": self.ref.etag, "objectSize": self.ref.size, "format": fmt.name if fmt else None},
                 now_iso=_iso(now), now_ms=int(now.timestamp() * 1000),
-                lease_ms=self.inv._remaining_ms() + LEASE_EXTRA_MS,
+                lease_ms=self.inv.remaining_ms() + LEASE_EXTRA_MS,
                 expires_at=int(now.timestamp()) + self.config.record_ttl_days * 86400,
             )
         except Exception:
