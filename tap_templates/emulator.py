@@ -44,6 +44,11 @@ Gaps covered:
 - S3 event notifications leave out the object's ``versionId`` and ``sequencer`` (S3 sends both for a versioned
   bucket, and the processor's file ledger is keyed by the version), and their ``eventTime`` is local time
   without a zone (S3's is UTC, ``2024-05-01T12:00:00.000Z``): ``patch_moto`` adds both and writes the time as S3.
+- An SQS event source mapping makes moto invoke the function (in Docker) on every ``SendMessage``, through a
+  receive that counts towards the queue's ``maxReceiveCount``: without Docker every message fails there, so a
+  few uploads move messages to the DLQ before anything processed them. ``patch_moto`` turns moto's own
+  delivery off (the mapping and its state stay, as the Lambda API shows them); the local simulation's
+  ``drain`` is the poller, reading the mapping's state and batch size through the Lambda API.
 - S3 replication is not emulated (moto keeps a bucket's ``ReplicationConfiguration`` and never copies), and
   no S3 API can create an object with a given version ID, which replication keeps. ``replicate_object``
   copies one version into another bucket through moto's backend, keeping key, version ID, content, metadata
@@ -137,6 +142,7 @@ def patch_moto() -> None:
     _patch_policy_conditions()
     _patch_template_parsing()
     _patch_s3_event_versions()
+    _patch_sqs_event_source_delivery()
     _register_replication_route()
     _patched = True
 
@@ -638,6 +644,24 @@ def _patch_s3_event_versions() -> None:
         return event
 
     notifications._get_s3_event = get_s3_event
+
+
+def _patch_sqs_event_source_delivery() -> None:
+    """Gap: moto delivers SQS messages to a mapped function itself, failing without Docker."""
+    from moto.awslambda.models import LambdaBackend
+
+    original = LambdaBackend.create_event_source_mapping
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        esm = original(self, spec)
+        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+            if queue.queue_arn == spec["EventSourceArn"]:
+                queue.lambda_event_source_mappings.pop(esm.function_arn, None)
+        return esm
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping
 
 
 REPLICATE_PATH = "/moto-api/tap/replicate-object"

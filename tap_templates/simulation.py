@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tap_templates import deploy, emulator, naming
+from tap_templates import deploy, emulator, naming, regions
 from tap_templates.config import PipelineConfig
 from tap_templates.render import render
 
@@ -647,3 +647,138 @@ def count_records(name: str, body: bytes) -> int | None:
             return None
         return len(value) if isinstance(value, list) else 1
     return None
+
+
+# --- the local run of scripts/simulate.py --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to upload: its object key, its bytes, and its record count by ``count_records``."""
+
+    key: str
+    path: Path
+    body: bytes
+    expected: int | None
+
+    @property
+    def notified(self) -> bool:
+        """Whether the bucket's notification filter matches the key (only these suffixes reach the queue)."""
+        return self.key.endswith(naming.INGEST_SUFFIXES)
+
+
+def collect_inputs(paths: Sequence[Path]) -> list[InputFile]:
+    """The files named, and the files under the directories named (keys relative to the directory), sorted;
+    ``ConfigError`` for a path that does not exist, no file at all, or two files with one key."""
+    from tap_templates.errors import ConfigError
+
+    found: dict[str, Path] = {}
+    for path in paths:
+        if path.is_dir():
+            files = [(p.relative_to(path).as_posix(), p) for p in sorted(path.rglob("*"))
+                     if p.is_file() and not p.name.startswith(".") and p.name != "README.md"]
+        elif path.is_file():
+            files = [(path.name, path)]
+        else:
+            raise ConfigError(f"{path} does not exist")
+        for key, file in files:
+            if key in found and found[key].resolve() != file.resolve():
+                raise ConfigError(f"{found[key]} and {file} would both be uploaded as {key!r}: rename one")
+            found[key] = file
+    if not found:
+        raise ConfigError(f"no files found in {', '.join(map(str, paths))}")
+    inputs = []
+    for key, file in sorted(found.items()):
+        body = file.read_bytes()
+        inputs.append(InputFile(key, file, body, count_records(key, body)))
+    return inputs
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Whether every record of one input file ended up somewhere: stored (processed or rejected), or the
+    whole file in the DLQ. ``unaccounted`` is the number of records missing (negative: more items than
+    records), None when every record is accounted for."""
+
+    input: InputFile
+    file: FileReport | None
+    unaccounted: int | None
+    note: str = ""
+
+    @property
+    def accounted(self) -> bool:
+        return self.unaccounted is None
+
+
+def account(item: InputFile, file: FileReport | None) -> Accounting:
+    expected = item.expected
+    if file is None:
+        return Accounting(item, None, expected if expected is not None else 1, "never delivered to the function")
+    if file.status in ("FAILED", "DEAD_LETTERED"):
+        if file.dlq_messages >= 1:
+            return Accounting(item, file, None, "failed whole: see its DLQ message")
+        return Accounting(item, file, expected if expected is not None else 1, "failed without a DLQ message")
+    if file.status != "COMPLETED":
+        missing = expected - file.records if expected is not None else 1
+        return Accounting(item, file, missing, f"left {file.status}")
+    if expected is None:
+        return Accounting(item, file, -file.records, "completed, but the file cannot be read as a whole")
+    if file.records != expected:
+        return Accounting(item, file, expected - file.records, f"{file.records} items for {expected} records")
+    return Accounting(item, file, None)
+
+
+@dataclass(frozen=True)
+class RegionSummary:
+    """A region after the run, read through the AWS APIs."""
+
+    region: str
+    role: str
+    mapping_state: str
+    queue: int
+    dead_letters: int
+    processed: int
+    rejected: int
+    ledger_files: int
+
+
+def summarize_region(pipeline: LocalPipeline, region: str) -> RegionSummary:
+    items = pipeline.items(region)
+    status = [i["processingStatus"]["S"] for i in items if "processingStatus" in i]
+    return RegionSummary(
+        region=region, role=regions.role(pipeline.cfg, region), mapping_state=pipeline.mapping(region)["State"],
+        queue=pipeline.queue_depth(region), dead_letters=pipeline.queue_depth(region, dead_letter=True),
+        processed=status.count("PROCESSED"), rejected=status.count("REJECTED"),
+        ledger_files=sum(i.get("timestamp", {}).get("S") == LEDGER_SORT_KEY for i in items))
+
+
+@dataclass
+class RunResult:
+    """What ``run`` did: the primary's drain, each input's accounting, each region's state, replicas."""
+
+    drain: DrainReport
+    files: list[Accounting]
+    regions: list[RegionSummary]
+    replicated: int
+
+    @property
+    def unaccounted(self) -> int:
+        return sum(abs(a.unaccounted) for a in self.files if a.unaccounted is not None)
+
+
+def run(pipeline: LocalPipeline, inputs: Sequence[InputFile]) -> RunResult:
+    """Upload every input to the primary, drain it, replicate to the secondaries, and account for each file.
+
+    A key the bucket's notification filter does not match never reaches the queue on AWS; to show the
+    UNSUPPORTED_FORMAT path, its S3 event is sent to the queue by ``notify`` (the report marks it)."""
+    primary = pipeline.cfg.primary_region
+    versions = {}
+    for item in inputs:
+        versions[item.key] = pipeline.upload(primary, item.key, item.body)
+        if not item.notified:
+            pipeline.notify(primary, item.key, versions[item.key])
+    report = pipeline.drain(primary)
+    replicated = pipeline.replicate()
+    by_version = {(f.key, f.version_id or "null"): f for f in report.files}
+    files = [account(item, by_version.get((item.key, versions[item.key]))) for item in inputs]
+    return RunResult(report, files, [summarize_region(pipeline, r) for r in pipeline.cfg.regions], replicated)
