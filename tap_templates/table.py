@@ -21,7 +21,7 @@ TTL_ATTRIBUTE = "expiresAt"
 # Index name -> its partition key; every index sorts by the record's timestamp.
 INDEXES: dict[str, str] = {"ProcessingStatusIndex": "processingStatus", "DataTypeIndex": "dataType"}
 # The table operations the handler performs: its role, the DynamoDB endpoint policy and the alarms use this list.
-TABLE_ACTIONS = ("BatchWriteItem", "GetItem", "PutItem", "UpdateItem")
+TABLE_ACTIONS = ("BatchWriteItem", "GetItem", "UpdateItem")
 
 
 @dataclass(frozen=True)

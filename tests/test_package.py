@@ -1,4 +1,5 @@
-"""scripts/package.py: the Lambda zip is deterministic and holds exactly what the runtime lacks.
+"""tap_templates.packaging and scripts/package.py: the Lambda zip is deterministic and holds exactly what
+the runtime lacks.
 
 Building downloads the locked wheels into .tmp/wheels on first use (PyPI access, which CI has); later
 builds use the cache.
@@ -7,7 +8,6 @@ builds use the cache.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import subprocess
 import sys
 import zipfile
@@ -15,19 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tap_templates import packaging as package
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "package.py"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("package_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
-
-package = load_script()
 
 
 @pytest.fixture(scope="module")
