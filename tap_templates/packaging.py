@@ -209,6 +209,12 @@ def write_zip(files: dict[str, bytes], path: Path) -> str:
     return _sha256(path)
 
 
+def build_source_zip(target: Path, handler_dir: Path = HANDLER_DIR) -> tuple[Path, str]:
+    """The handler's own files without dependencies, for the emulator: it stores a function's code but never
+    runs it (the local simulation invokes the handler in-process), so no wheels need downloading."""
+    return target, write_zip(handler_files(handler_dir), target)
+
+
 def build_zip(out_dir: Path = DEFAULT_OUT, cache: Path = WHEEL_CACHE, lock_file: Path = LOCK_FILE) -> tuple[Path, str]:
     """Build ``<out_dir>/tap-processor.zip``; return its path and sha256 (the deploy script calls this)."""
     pins = read_lock(lock_file)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import os
 import socket
 import subprocess
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+
+from tap_templates.packaging import build_source_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "deploy.py"
@@ -26,24 +25,8 @@ AWS_LOOKUPS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_
                "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
 
 
-def zip_sources(root: Path) -> list[Path]:
-    """The handler package as the Lambda zip carries it: Python sources and the JSON schemas."""
-    handlers = root / "handlers"
-    return sorted(p for p in handlers.rglob("*") if p.is_file() and p.suffix in (".py", ".json")
-                  and "__pycache__" not in p.parts)
-
-
 def build_test_zip(target: Path) -> tuple[Path, str]:
-    """Byte-identical for identical sources: fixed timestamps and permissions, sorted entries."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in zip_sources(ROOT):
-            info = zipfile.ZipInfo(source.relative_to(ROOT).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, source.read_bytes())
-    target.write_bytes(buffer.getvalue())
-    return target, hashlib.sha256(buffer.getvalue()).hexdigest()
+    return build_source_zip(target)
 
 
 @dataclass
