@@ -176,6 +176,7 @@ class LocalPipeline:
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _container: str | None = field(default=None, repr=False)
     _container_env: dict[str, str] = field(default_factory=dict, repr=False)
+    _saved_env: dict[str, str | None] = field(default_factory=dict, repr=False)
     _table_snapshots: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     # -- names and clients --------------------------------------------------------------------------------
@@ -350,9 +351,11 @@ class LocalPipeline:
             return
         from handlers import clients, settings
 
-        for name in self._container_env:
-            os.environ.pop(name, None)
-        os.environ.update(env)
+        for name, value in env.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+        for name in set(self._container_env) - set(env):
+            _restore(name, self._saved_env.get(name))
         settings.current.cache_clear()
         clients.reset()
         self._container, self._container_env = region, env
@@ -372,9 +375,9 @@ class LocalPipeline:
         """Leave the container: its environment goes, and the handler's clients (bound to this emulator)."""
         from handlers import clients, settings
 
-        for name in self._container_env:
-            os.environ.pop(name, None)
-        self._container, self._container_env = None, {}
+        for name, value in self._saved_env.items():
+            _restore(name, value)
+        self._container, self._container_env, self._saved_env = None, {}, {}
         settings.current.cache_clear()
         clients.reset()
 
@@ -513,10 +516,14 @@ def _environment(endpoint_url: str | None) -> Iterator[None]:
         yield
     finally:
         for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+            _restore(name, value)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def deploy_pipeline(cfg: PipelineConfig, aws: deploy.Aws, work_dir: Path) -> dict[str, dict[str, Any]]:
