@@ -298,6 +298,37 @@ class LocalPipeline:
                 found[item["recordId"]["S"], item["timestamp"]["S"]] = item
         return found
 
+    def _summary_scan(self, region: str) -> list[dict[str, Any]]:
+        """Only the attributes the reports count: moto's cost per item is in serializing it."""
+        names = {"#r": "recordId", "#t": "timestamp", "#f": "sourceFile", "#p": "processingStatus", "#s": "status",
+                 "#pr": "processed", "#rj": "rejected", "#a": "attempts"}
+        found = []
+        for page in self.client("dynamodb", region).get_paginator("scan").paginate(
+                TableName=self.table, ConsistentRead=True, ProjectionExpression=", ".join(names),
+                ExpressionAttributeNames=names):
+            found += page["Items"]
+        return found
+
+    def clear(self) -> None:
+        """Empty every region's queues and table (objects stay): tests and drills sharing one deployed pipeline
+        start from a clean state. PurgeQueue and DeleteItem, as an operator would."""
+        for region in self.cfg.regions:
+            sqs = self.client("sqs", region)
+            for dead_letter in (False, True):
+                sqs.purge_queue(QueueUrl=self.queue_url(region, dead_letter))
+            ddb = self.client("dynamodb", region)
+            keys = []
+            for page in ddb.get_paginator("scan").paginate(TableName=self.table, ProjectionExpression="#r, #t",
+                                                           ExpressionAttributeNames={"#r": "recordId",
+                                                                                     "#t": "timestamp"}):
+                keys += page["Items"]
+            for start in range(0, len(keys), 25):
+                requests = [{"DeleteRequest": {"Key": k}} for k in keys[start:start + 25]]
+                while requests:
+                    response = ddb.batch_write_item(RequestItems={self.table: requests})
+                    requests = response.get("UnprocessedItems", {}).get(self.table, [])
+        self._table_snapshots = {}
+
     def items(self, region: str) -> list[dict[str, Any]]:
         """Every item of the region's table, in DynamoDB's JSON (``{"S": ...}``)."""
         return list(self._scan(region).values())
@@ -477,7 +508,7 @@ class LocalPipeline:
                                 ExpressionAttributeValues={":zero": {"N": "0"}, ":owner": {"S": owner}})
 
     def _describe(self, region: str, files: list[FileReport], letters: list[dict[str, Any]]) -> list[FileReport]:
-        items = self.items(region)
+        items = self._summary_scan(region) if files else []
         for file in files:
             lid = ledger_id(file.key, file.version_id, file.etag)
             ledger = next((i for i in items if i["recordId"]["S"] == lid and i["timestamp"]["S"] == LEDGER_SORT_KEY),
@@ -750,7 +781,7 @@ class RegionSummary:
 
 
 def summarize_region(pipeline: LocalPipeline, region: str) -> RegionSummary:
-    items = pipeline.items(region)
+    items = pipeline._summary_scan(region)
     status = [i["processingStatus"]["S"] for i in items if "processingStatus" in i]
     return RegionSummary(
         region=region, role=regions.role(pipeline.cfg, region), mapping_state=pipeline.mapping(region)["State"],

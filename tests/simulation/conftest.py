@@ -28,6 +28,12 @@ def pipeline() -> Iterator[simulation.LocalPipeline]:
         yield deployed
 
 
+@pytest.fixture(autouse=True)
+def clean(pipeline: simulation.LocalPipeline) -> None:
+    """Every test starts with empty queues and tables (the objects of earlier tests stay in the buckets)."""
+    pipeline.clear()
+
+
 @pytest.fixture
 def prefix() -> str:
     """A key prefix of this test's own, so tests sharing the pipeline never see each other's files."""

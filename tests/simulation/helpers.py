@@ -42,10 +42,11 @@ def records_of(items: dict[Key, dict[str, Any]], key: str, version_id: str | Non
     return [i for i in items.values() if i.get("sourceFile") == lid and "processingStatus" in i]
 
 
-def letters_for(pipeline: LocalPipeline, region: str, key: str, version_id: str | None) -> list[dict[str, Any]]:
+def letters_for(pipeline: LocalPipeline, region: str, key: str, version_id: str | None,
+                letters: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """DLQ messages about one object version: the handler's letters, and redriven notifications naming it."""
     found = []
-    for letter in pipeline.dead_letters(region):
+    for letter in pipeline.dead_letters(region) if letters is None else letters:
         body = letter["body"]
         if isinstance(body, dict) and body.get("key") == key and body.get("versionId") == version_id:
             found.append(letter)
@@ -57,7 +58,8 @@ def letters_for(pipeline: LocalPipeline, region: str, key: str, version_id: str 
 
 
 def assert_completed(pipeline: LocalPipeline, region: str, key: str, version_id: str, processed: int,
-                     rejected: int, items: dict[Key, dict[str, Any]] | None = None) -> None:
+                     rejected: int, items: dict[Key, dict[str, Any]] | None = None,
+                     letters: list[dict[str, Any]] | None = None) -> None:
     """Records in = processed + rejected, from the table and the ledger; every rejection says why."""
     items = table(pipeline, region) if items is None else items
     mine = records_of(items, key, version_id)
@@ -71,13 +73,14 @@ def assert_completed(pipeline: LocalPipeline, region: str, key: str, version_id:
         processed, rejected, processed + rejected, processed + rejected), (key, entry)
     assert all(i["sourceKey"] == key and i["sourceVersionId"] == version_id for i in mine)
     assert all(i["errors"] for i in mine if i["processingStatus"] == "REJECTED")
-    assert not letters_for(pipeline, region, key, version_id), f"{key}: a completed file has a DLQ message"
+    assert not letters_for(pipeline, region, key, version_id, letters), f"{key}: a completed file has a DLQ message"
 
 
 def assert_failed(pipeline: LocalPipeline, region: str, key: str, version_id: str, reason: str | None = None,
-                  items: dict[Key, dict[str, Any]] | None = None) -> dict[str, Any]:
+                  items: dict[Key, dict[str, Any]] | None = None,
+                  letters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Exactly one DLQ message with a reason, and the ledger FAILED with the same reason; returns the letter."""
-    letters = letters_for(pipeline, region, key, version_id)
+    letters = letters_for(pipeline, region, key, version_id, letters)
     assert len(letters) == 1, f"{key}: {len(letters)} DLQ messages"
     (letter,) = letters
     body = letter["body"]

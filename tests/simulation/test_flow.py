@@ -41,14 +41,16 @@ def test_the_samples_show_every_outcome_and_every_record_is_accounted_for(pipeli
     assert sorted(i.key.removeprefix(prefix) for i in inputs) == sorted(SAMPLE_OUTCOMES)
     result = simulation.run(pipeline, inputs)
     assert result.unaccounted == 0 and result.drain.messages_left == 0
-    items = table(pipeline, PRIMARY)
+    items, letters = table(pipeline, PRIMARY), pipeline.dead_letters(PRIMARY)
     for a in result.files:
         expected = SAMPLE_OUTCOMES[a.input.key.removeprefix(prefix)]
         if isinstance(expected, tuple):
             assert a.input.expected == sum(expected), "the independent count agrees with the sample's design"
-            assert_completed(pipeline, PRIMARY, a.input.key, a.file.version_id, *expected, items=items)
+            assert_completed(pipeline, PRIMARY, a.input.key, a.file.version_id, *expected, items=items,
+                             letters=letters)
         else:
-            letter = assert_failed(pipeline, PRIMARY, a.input.key, a.file.version_id, expected, items=items)
+            letter = assert_failed(pipeline, PRIMARY, a.input.key, a.file.version_id, expected, items=items,
+                                   letters=letters)
             written = records_of(items, a.input.key, a.file.version_id)
             assert len(written) == letter["body"]["processed"] + letter["body"]["rejected"]
     by_key = {a.input.key.removeprefix(prefix): a for a in result.files}
