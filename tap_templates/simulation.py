@@ -15,10 +15,11 @@ template or to the handler):
   switching region clears ``handlers.settings.current`` and ``handlers.clients`` as a cold start would.
 - Time: a failed message becomes visible again at once (its visibility is set to 0, standing for the
   visibility timeout elapsing), so a poison message reaches ``maxReceiveCount`` and the queue's redrive
-  policy moves it to the DLQ within one drain. When an invocation dies (the handler raises, as when Lambda
-  kills it), its messages come back after the visibility timeout, which is longer than any lease the
-  invocation held in the file ledger (lease = remaining time + 60 s < 6 x timeout): ``drain`` ends those
-  leases (``leaseUntil`` = 0 on the ledger items it owned), standing for that time having passed.
+  policy moves it to the DLQ within one drain. The file ledger must see that time pass too: a lease that
+  would have ended before the message is visible again (lease = remaining time + 60 s, visibility timeout
+  = 6 x the function timeout: all of them, unless a test shortens the timeout) is ended (``leaseUntil`` = 0,
+  conditional on its owner), or a retry of a file whose invocation died (the handler raised, as when Lambda
+  kills it) or could not release it would find the file "busy" until the DLQ took the message.
 - S3 replication and global-table replication: ``replicate`` copies new object versions from the primary's
   ingestion bucket to each bucket its replication rules name (same key and version ID, through
   ``emulator.replicate_object``; the replica's event notification goes to that region's queue as on S3) and
@@ -391,16 +392,16 @@ class LocalPipeline:
         clients.reset()
         self._container, self._container_env = region, env
 
-    def _invoke(self, region: str, event: dict[str, Any], remaining_ms: int) -> tuple[dict[str, Any] | None, str]:
-        """Run the handler once; (its response or None when it raised, the request ID)."""
+    def _invoke(self, region: str, event: dict[str, Any], remaining_ms: int) -> dict[str, Any] | None:
+        """Run the handler once: its response, or None when it raised (a function error)."""
         self.container(region)
         from handlers import processor
 
         context = _Context(self.cfg, region, self.account, remaining_ms)
         try:
-            return processor.handler(event, context), context.aws_request_id
+            return processor.handler(event, context)
         except (Exception, InvocationKilled):
-            return None, context.aws_request_id
+            return None
 
     def close(self) -> None:
         """Leave the container: its environment goes, and the handler's clients (bound to this emulator)."""
@@ -429,6 +430,8 @@ class LocalPipeline:
         batch_size = int(mapping.get("BatchSize") or 10)
         partial = "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", [])
         sqs, url = self.client("sqs", region), self.queue_url(region)
+        visibility_s = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+                           ["Attributes"]["VisibilityTimeout"])
         files: dict[tuple[str, str, str | None, str | None], FileReport] = {}
         report.stopped = "drained"
         while True:
@@ -445,13 +448,12 @@ class LocalPipeline:
                     file.deliveries += 1
                     if self._ledger_status(region, ref) in ("COMPLETED", "FAILED"):
                         file.duplicate_deliveries += 1
-            response, request_id = self._invoke(region, _sqs_event(region, self.account, url, messages),
+            response = self._invoke(region, _sqs_event(region, self.account, url, messages),
                                                 remaining_ms)
             report.invocations += 1
             if response is None:
                 report.function_errors += 1
                 failed = {m["MessageId"] for m in messages}
-                self._end_leases(region, request_id)
             else:
                 failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
                 if failed and not partial:
@@ -461,7 +463,9 @@ class LocalPipeline:
             for start in range(0, len(done), 10):
                 sqs.delete_message_batch(QueueUrl=url, Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
-            for start in range(0, len(retry), 10):  # the visibility timeout elapsing (see the module doc)
+            if retry:  # the visibility timeout elapsing (see the module doc)
+                self._elapse(region, visibility_s)
+            for start in range(0, len(retry), 10):
                 sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
                     for i, m in enumerate(retry[start:start + 10])])
@@ -496,16 +500,26 @@ class LocalPipeline:
                                                         ConsistentRead=True).get("Item")
         return item["status"]["S"] if item and "status" in item else None
 
-    def _end_leases(self, region: str, request_id: str) -> None:
-        """A dead invocation's leases have expired by the time its messages are visible again."""
-        ddb = self.client("dynamodb", region)
-        for item in self._scan(region).values():
-            owner = item.get("leaseOwner", {}).get("S", "")
-            if item.get("timestamp", {}).get("S") == LEDGER_SORT_KEY and owner.startswith(f"{request_id}/"):
-                ddb.update_item(TableName=self.table, Key={"recordId": item["recordId"],
-                                                           "timestamp": item["timestamp"]},
-                                UpdateExpression="SET leaseUntil = :zero", ConditionExpression="leaseOwner = :owner",
-                                ExpressionAttributeValues={":zero": {"N": "0"}, ":owner": {"S": owner}})
+    def _elapse(self, region: str, seconds: int) -> int:
+        """The visibility timeout passing for the ledger: a lease that ends before a retried message is visible
+        again has ended (``leaseUntil`` = 0, only if its owner is unchanged). Returns leases ended."""
+        ddb, ended = self.client("dynamodb", region), 0
+        horizon = int(time.time() * 1000) + seconds * 1000
+        names = {"#r": "recordId", "#t": "timestamp", "#s": "status", "#u": "leaseUntil", "#o": "leaseOwner"}
+        for page in ddb.get_paginator("scan").paginate(
+                TableName=self.table, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names,
+                FilterExpression="#t = :ledger AND #s = :in_progress AND #u < :horizon AND #u > :zero",
+                ExpressionAttributeValues={":ledger": {"S": LEDGER_SORT_KEY}, ":in_progress": {"S": "IN_PROGRESS"},
+                                           ":horizon": {"N": str(horizon)}, ":zero": {"N": "0"}}):
+            for item in page["Items"]:
+                with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):
+                    ddb.update_item(TableName=self.table, Key={"recordId": item["recordId"],
+                                                               "timestamp": item["timestamp"]},
+                                    UpdateExpression="SET #u = :zero", ConditionExpression="#o = :owner",
+                                    ExpressionAttributeNames={"#u": "leaseUntil", "#o": "leaseOwner"},
+                                    ExpressionAttributeValues={":zero": {"N": "0"}, ":owner": item["leaseOwner"]})
+                    ended += 1
+        return ended
 
     def _describe(self, region: str, files: list[FileReport], letters: list[dict[str, Any]]) -> list[FileReport]:
         items = self._summary_scan(region) if files else []
