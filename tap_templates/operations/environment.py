@@ -39,6 +39,8 @@ PROCESSING_PARAMETER = "ProcessingEnabled"
 # Short timeouts and few retries: an unreachable region must cost seconds, not the SDK's minutes, because a
 # failover runs exactly when one is down.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 3, "mode": "standard"})
+# Who the caller is, asked of each region in turn until one answers: one retry each, not three.
+IDENTITY_CONFIG = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
 TRANSPORT_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
 SERVER_ERROR_CODES = frozenset({"InternalFailure", "InternalError", "InternalServerError", "ServiceUnavailable",
                                 "ServiceUnavailableException", "ServiceException", "RequestTimeout",
@@ -235,14 +237,16 @@ def from_session(cfg: PipelineConfig, session: boto3.Session, endpoint_url: str 
     answers, primary first: the tools must start while any one region is down."""
     reasons = []
     for region in (cfg.primary_region, *cfg.secondary_regions):
-        sts = session.client("sts", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+        sts = session.client("sts", region_name=region, endpoint_url=endpoint_url, config=IDENTITY_CONFIG)
         try:
             with reaching(region):
                 identity = sts.get_caller_identity()
             break
         except ClientError as exc:
             raise ConfigError(f"AWS rejected the credentials: {exc.response['Error'].get('Message', exc)}") from None
-        except (Unreachable, BotoCoreError) as exc:
+        except Unreachable as exc:
+            reasons.append(f"{region}: {exc.reason}")
+        except BotoCoreError as exc:
             reasons.append(f"{region}: {exc}")
     else:
         raise ConfigError(f"cannot reach AWS to check the credentials ({'; '.join(reasons)})")
