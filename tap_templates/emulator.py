@@ -56,6 +56,9 @@ Gaps covered:
   Against a server, ``patch_moto`` serves it at ``POST /moto-api/tap/replicate-object`` (JSON body: ``account``,
   ``sourceBucket``, ``key``, ``versionId``, ``targetBucket``); ``replicate_object_via`` calls either. The
   local simulation (``tap_templates.simulation``) decides what to replicate from the template's rules.
+- ``AWS::SecretsManager::Secret`` is skipped (the pseudonymization key the processor reads):
+  ``apply_skipped_resources`` creates it with the Secrets Manager API, with a value generated as its
+  ``GenerateSecretString`` asks, its KMS key and its ``ReplicaRegions`` (moto replicates it), unless it exists.
 - Bucket ``VersioningConfiguration``, ``NotificationConfiguration``, ``PublicAccessBlockConfiguration`` and
   ``OwnershipControls`` are ignored, and ``AWS::S3::BucketPolicy``, ``AWS::SQS::QueuePolicy`` and
   ``AWS::SNS::TopicPolicy`` are skipped: ``apply_skipped_resources`` applies them with the S3, SQS and SNS APIs.
@@ -65,7 +68,7 @@ And one for speed: moto parses every template with PyYAML's pure-Python loader (
 
 Not covered, checked on the rendered template by the template tests (and ``tests/deploy/test_emulator.py``
 checks that they refer only to what the deploy created): CloudWatch alarms and composite alarms, network ACLs
-and their entries and associations, the Secrets Manager secret, the CloudTrail trail, Config rules and e-mail
+and their entries and associations, the CloudTrail trail, Config rules and e-mail
 subscriptions (skipped); bucket lifecycle, logging, metrics and replication, the function's logging
 configuration and KMS key (ignored); the table's PITR, contributor insights and encryption (accepted, not
 enforced).
@@ -894,13 +897,33 @@ def _apply_policy(ctx: _Context, kind: str, props: dict[str, Any]) -> list[str]:
     return [f"policy of topic {arn.rsplit(':', 1)[-1]}" for arn in topics]
 
 
+def _apply_secret(ctx: _Context, props: dict[str, Any]) -> list[str]:
+    client, name = ctx.clients("secretsmanager"), resolve(props["Name"], ctx)
+    replicas = [{k: v for k, v in r.items() if k in ("Region", "KmsKeyId")}
+                for r in resolve(props.get("ReplicaRegions", []), ctx)]
+    done = [f"secret {name}" + (f" (replicas in {', '.join(r['Region'] for r in replicas)})" if replicas else "")]
+    try:
+        client.describe_secret(SecretId=name)
+        return done  # its value stays: a new one would break what was pseudonymized with it
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    generate = {k: v for k, v in resolve(props.get("GenerateSecretString", {}), ctx).items()
+                if k in ("PasswordLength", "ExcludeCharacters", "ExcludeNumbers", "ExcludePunctuation",
+                         "ExcludeUppercase", "ExcludeLowercase", "IncludeSpace", "RequireEachIncludedType")}
+    value = client.get_random_password(**generate)["RandomPassword"]
+    client.create_secret(Name=name, SecretString=value, Description=props.get("Description", ""),
+                         **({"KmsKeyId": resolve(props["KmsKeyId"], ctx)} if "KmsKeyId" in props else {}),
+                         **({"AddReplicaRegions": replicas} if replicas else {}))
+    return done
+
+
 def apply_skipped_resources(template: dict[str, Any], region: str, session: Any, endpoint_url: str | None = None,
                             parameters: dict[str, str] | None = None) -> list[str]:
     """After a deploy to the emulator: apply what moto's CloudFormation skipped; return what was applied.
 
     Gaps: bucket versioning, public access block, ownership controls and notifications (ignored), bucket,
-    queue and topic policies (skipped), and the global table when no stack created it (a template deployed
-    without ``patch_moto``). Idempotent: running it twice applies the same configuration again.
+    queue and topic policies and the secret (skipped), and the global table when no stack created it (a
+    template deployed without ``patch_moto``). Idempotent: running it twice applies the same configuration again.
     """
     clients: dict[str, Any] = {}
 
@@ -921,6 +944,8 @@ def apply_skipped_resources(template: dict[str, Any], region: str, session: Any,
             applied += _apply_bucket(ctx, props)
         elif kind in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
             applied += _apply_policy(ctx, kind, props)
+        elif kind == "AWS::SecretsManager::Secret":
+            applied += _apply_secret(ctx, props)
         elif kind == GLOBAL_TABLE and props["TableName"] not in client("dynamodb").list_tables()["TableNames"]:
             applied.append(f"table {create_table_from_template(template, client('dynamodb'))} ({logical_id})")
     return applied
