@@ -78,9 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sent = reconcile.backfill(env, plans)
             print(f"backfill: {sent} event(s) sent; run reconcile again once they are processed")
-            backfilled = {p.finding.ledger_id for p in plans}
-            found = [line for line in found if not any(f.ledger_id in backfilled and f.describe() == line
-                                                        for f in report.findings)]
+            found = report.remaining({p.finding.ledger_id for p in plans})
     if found:
         print(f"reconcile: {len(found)} discrepancy(ies)")
         return options.FAILED

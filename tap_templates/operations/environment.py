@@ -205,16 +205,29 @@ class Environment:
                     timeout_seconds: float = 120.0) -> str:
         """Turn the mapping on or off and wait until Lambda says it is: "Disabling" still delivers batches."""
         lam = self.client("lambda", region)
-        with reaching(region):
-            state = lam.update_event_source_mapping(UUID=uuid, Enabled=enabled)["State"]
-            started = time.monotonic()
-            wanted = "Enabled" if enabled else "Disabled"
-            while state != wanted:
-                if state in SETTLED_MAPPING_STATES or time.monotonic() - started > timeout_seconds:
-                    raise OperationError(f"event source mapping {uuid} in {region} is {state}, not {wanted}")
+        wanted = "Enabled" if enabled else "Disabled"
+        started = time.monotonic()
+
+        def waited(state: str, until: tuple[str, ...]) -> str:
+            """Poll until the mapping is in one of ``until`` (it passes through Enabling, Disabling, ...)."""
+            while state not in until:
+                if time.monotonic() - started > timeout_seconds:
+                    raise OperationError(f"event source mapping {uuid} in {region} is still {state} after "
+                                         f"{timeout_seconds:.0f} s, not {wanted}")
                 time.sleep(poll_seconds)
                 state = lam.get_event_source_mapping(UUID=uuid)["State"]
-        return state
+            return state
+
+        with reaching(region):
+            try:
+                state = lam.update_event_source_mapping(UUID=uuid, Enabled=enabled)["State"]
+            except ClientError as exc:
+                if error_code(exc) != "ResourceInUseException":
+                    raise
+                # mid-transition (another change, or a deploy updating it): let it settle, then ask again
+                waited(lam.get_event_source_mapping(UUID=uuid)["State"], SETTLED_MAPPING_STATES)
+                state = lam.update_event_source_mapping(UUID=uuid, Enabled=enabled)["State"]
+            return waited(state, (wanted,))
 
     def record(self, region: str, enabled: bool, on_progress: Callable[[deploy.Progress], None],
                poll_seconds: float = 5.0) -> None:

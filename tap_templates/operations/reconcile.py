@@ -151,8 +151,12 @@ class Report:
 
     @property
     def discrepancies(self) -> list[str]:
+        return self.remaining(set())
+
+    def remaining(self, handled: set[str]) -> list[str]:
+        """The discrepancies, less the files whose ledger IDs are in ``handled`` (e.g. just backfilled)."""
         found = [f"{r.region}: {r.error}" for r in self.regions if r.error]
-        found += [f.describe() for f in self.by_status(*UNFINISHED)]
+        found += [f.describe() for f in self.by_status(*UNFINISHED) if f.ledger_id not in handled]
         found += self.replica_differences
         return found
 
