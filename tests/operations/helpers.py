@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -44,6 +45,19 @@ def run_script(name: str, *args: str, stdin: str | None = None, timeout: float =
     """``python scripts/NAME ARGS`` in a fresh process, stdin closed (no terminal) unless given."""
     done = subprocess.run([sys.executable, str(SCRIPTS / name), *args], cwd=ROOT, capture_output=True, text=True,
                           env=subprocess_env(), timeout=timeout, input=stdin if stdin is not None else "")
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def run_script_typing(name: str, *args: str, typed: str, timeout: float = 60) -> Result:
+    """``python scripts/NAME ARGS`` with a terminal as stdin (a pseudo-terminal) on which ``typed`` is typed."""
+    primary, secondary = os.openpty()
+    try:
+        os.write(primary, typed.encode())
+        done = subprocess.run([sys.executable, str(SCRIPTS / name), *args], cwd=ROOT, capture_output=True,
+                              stdin=secondary, text=True, env=subprocess_env(), timeout=timeout)
+    finally:
+        os.close(primary)
+        os.close(secondary)
     return Result(done.returncode, done.stdout, done.stderr)
 
 

@@ -8,7 +8,7 @@ import pytest
 from tap_templates import simulation
 from tests.deploy.helpers import one_line
 from tests.operations.conftest import CFG
-from tests.operations.helpers import jsonl, run_script
+from tests.operations.helpers import jsonl, run_script, run_script_typing
 
 PRIMARY, SECONDARY = CFG.primary_region, CFG.secondary_regions[0]
 # Nothing listens there: input that got past validation would fail differently ("cannot reach AWS").
@@ -76,6 +76,11 @@ def test_failover_round_trip_over_http(server):
         dry = run_script("failover.py", "promote", SECONDARY, "--dry-run", *endpoint)
         assert dry.code == 0 and "dry run: nothing was changed" in dry.out
         assert f"1. fence {PRIMARY}: turn off the event source" in dry.out
+        assert states() == {PRIMARY: "Enabled", SECONDARY: "Disabled"}
+
+        declined = run_script_typing("failover.py", "promote", SECONDARY, *endpoint, typed="yes\n")
+        assert declined.code == 0 and f"type the region name ({SECONDARY}) to go ahead: " in declined.out
+        assert declined.out.rstrip().endswith("cancelled: nothing was changed")
         assert states() == {PRIMARY: "Enabled", SECONDARY: "Disabled"}
 
         promoted = run_script("failover.py", "promote", SECONDARY, "--yes", *endpoint)
