@@ -71,8 +71,9 @@ class Aws:
         return self.clients[service, region]
 
 
-def connect(region: str, profile: str | None = None, endpoint_url: str | None = None) -> Aws:
-    """Fail fast, in one line, when there are no usable credentials."""
+def credentials_session(profile: str | None = None, endpoint_url: str | None = None) -> Any:
+    """A boto3 session with credentials, checked without calling AWS: one ``ConfigError`` line otherwise
+    (the operations tools share it and then ask STS in whichever region answers)."""
     if endpoint_url and not re.match(r"^https?://[^\s/]+", endpoint_url):
         raise ConfigError(f"--endpoint-url {endpoint_url!r} is not an http(s) URL, e.g. http://127.0.0.1:5000")
     try:
@@ -82,6 +83,12 @@ def connect(region: str, profile: str | None = None, endpoint_url: str | None = 
     if session.get_credentials() is None:
         raise ConfigError("no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and "
                           "AWS_SECRET_ACCESS_KEY, or run on a machine with an instance role")
+    return session
+
+
+def connect(region: str, profile: str | None = None, endpoint_url: str | None = None) -> Aws:
+    """Fail fast, in one line, when there are no usable credentials."""
+    session = credentials_session(profile, endpoint_url)
     try:
         identity = session.client("sts", region_name=region, endpoint_url=endpoint_url).get_caller_identity()
     except ClientError as exc:

@@ -13,7 +13,6 @@ queues, functions and tables they read are that account's.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
-    ProfileNotFound,
     ReadTimeoutError,
 )
 
@@ -270,16 +268,7 @@ def from_session(cfg: PipelineConfig, session: boto3.Session, endpoint_url: str 
 
 def connect(cfg: PipelineConfig, profile: str | None = None, endpoint_url: str | None = None) -> Environment:
     """Check the endpoint and credentials, each failing as one ``ConfigError`` line (as the deploy does)."""
-    if endpoint_url and not re.match(r"^https?://[^\s/]+", endpoint_url):
-        raise ConfigError(f"--endpoint-url {endpoint_url!r} is not an http(s) URL, e.g. http://127.0.0.1:5000")
-    try:
-        session = boto3.Session(profile_name=profile)
-    except ProfileNotFound:
-        raise ConfigError(f"AWS profile {profile!r} not found in your AWS config") from None
-    if session.get_credentials() is None:
-        raise ConfigError("no AWS credentials found: set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and "
-                          "AWS_SECRET_ACCESS_KEY, or run on a machine with an instance role")
-    return from_session(cfg, session, endpoint_url)
+    return from_session(cfg, deploy.credentials_session(profile, endpoint_url), endpoint_url)
 
 
 @dataclass(frozen=True)
