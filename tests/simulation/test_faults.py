@@ -23,6 +23,7 @@ from tests.simulation.helpers import (
     event,
     gz,
     jsonl,
+    ledger,
     records_of,
     sensor,
     table,
@@ -127,15 +128,22 @@ def test_an_invocation_killed_mid_file_is_retried_without_loss_or_duplicates(pip
 
 
 def test_invocations_that_run_out_of_time_resume_where_they_stopped(pipeline, prefix):
+    """Two invocations with 80 ms to live stop mid-file (the handler saves its offset and releases the file);
+    the next ones, with the function's own timeout, resume there: every line once."""
     big = jsonl([sensor(f"{prefix}{i}", i) for i in range(500)] + [{"id": "bad"}] * 5)
     files = {"slow/big.jsonl": (big, 500, 5), "slow/big.json.gz": (gz(json.dumps(
         [event(f"{prefix}e{i}", i) for i in range(300)]).encode()), 300, 0)}
     versions = upload(pipeline, prefix, files)
-    report = pipeline.drain(PRIMARY, deadline_ms=80)
-    assert report.messages_left == 0
-    assert report.file(prefix + "slow/big.jsonl").attempts > 1, "the file needed more than one invocation"
+    first = pipeline.drain(PRIMARY, deadline_ms=80, max_invocations=2)
+    assert first.stopped == "max_invocations" and first.messages_retried >= 2
+    stopped = ledger(table(pipeline, PRIMARY), prefix + "slow/big.jsonl", versions["slow/big.jsonl"])
+    assert stopped["status"] == "IN_PROGRESS" and 0 < stopped["offset"] < 505, stopped
+    assert stopped["byteOffset"] > 0, "uncompressed JSON Lines resume by byte"
+    rest = pipeline.drain(PRIMARY)
+    assert rest.messages_left == 0
+    assert rest.file(prefix + "slow/big.jsonl").attempts >= 2
     assert_exactly_once(pipeline, prefix, files, versions)
     items = table(pipeline, PRIMARY)
     lines = sorted(int(i["sourceLine"]) for i in records_of(items, prefix + "slow/big.jsonl",
                                                               versions["slow/big.jsonl"]))
-    assert lines == list(range(1, 506)), "every line once, resumed by byte offset"
+    assert lines == list(range(1, 506)), "every line once"
