@@ -55,7 +55,7 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 _CREDENTIAL_LOOKUPS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
 LEDGER_SORT_KEY = "LEDGER"  # the file ledger's sort key (handlers/ledger.py); tested, not imported
-REDRIVEN = "MAX_RECEIVES"  # DLQ reason shown for a notification the queue's redrive policy moved
+REDRIVEN = "RETRIES_EXHAUSTED"  # DLQ reason shown for a notification the redrive policy moved (as the ops tools)
 
 
 # --- reports ------------------------------------------------------------------------------------------------
@@ -343,7 +343,7 @@ class LocalPipeline:
 
     def dead_letters(self, region: str) -> list[dict[str, Any]]:
         """Every message in the region's DLQ, left in place: ``{"messageId", "body", "reason", "attributes"}``
-        (body parsed when it is JSON; reason from the ``reason`` attribute, or MAX_RECEIVES for a
+        (body parsed when it is JSON; reason from the ``reason`` attribute, or RETRIES_EXHAUSTED for a
         notification the redrive policy moved)."""
         sqs, url = self.client("sqs", region), self.queue_url(region, dead_letter=True)
         seen: dict[str, dict[str, Any]] = {}
