@@ -9,8 +9,12 @@ Fields become DynamoDB attribute values here, in the same walk that checks them,
 what JSON allows: numbers beyond 38 significant digits or outside 1E-130..9.9999E+125, NaN and Infinity,
 empty attribute names, nesting deeper than 32 levels. Such a record is rejected, never sent.
 
-The hot path (``parse_line`` + ``check``) is tuned: orjson to parse, a compiled schema validator, exact type
-checks instead of isinstance, and no Decimal on the way to the item.
+The hot path (``parse_line`` + ``check``) is tuned: orjson to parse, exact type checks instead of isinstance,
+no Decimal on the way to the item, and for schemas simple enough to have ``Schema.fast_fields`` one walk
+over the record that validates and converts together, with no error paths built. Whatever that walk cannot
+decide on its own (a rejection, a big number, an unusual timestamp) is decided again from scratch by
+``check_slowly``, the general path, so both give the same result for every record (a property the tests
+check); the fast one only skips work for the records that are obviously fine, which is nearly all of them.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import orjson
 
-from handlers.schemas import Registry
+from handlers.schemas import FieldRule, Registry
 
 ENVELOPE = ("id", "dataType", "timestamp")
 # Item attributes the processor sets itself; a record field with one of these names would overwrite them.
@@ -45,6 +50,7 @@ _UTC = dt.UTC
 _FRACTION_OR_END = (".", "Z", "+", "-")
 _PROCESSED = {"S": "PROCESSED"}
 _UTC_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_FAST_ID = (MAX_KEY_BYTES // 4) - 64  # ids up to this long always fit the key with any data type name
 
 
 class Accepted(NamedTuple):
@@ -91,17 +97,155 @@ def parse_exact(line: bytes) -> Any:
         raise ValueError("nesting is too deep") from None
 
 
+class _Slow(Exception):
+    """The fast walk met something only the general path decides (a problem, or a number to check closely)."""
+
+
 def check(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted | Rejected:
     """Validate a parsed record and convert it for the table. ``line`` is its JSON text, if it has one.
 
     ``Accepted.attributes`` is the whole item but its source attributes: keys, ``dataType``,
     ``processingStatus`` and the record's fields, as DynamoDB attribute values.
     """
+    if type(obj) is dict:
+        data_type = obj.get("dataType")
+        schema = registry.compiled.get(data_type) if type(data_type) is str else None
+        convert = schema.fast if schema is not None else None
+        if convert is not None:
+            rid = obj.get("id")
+            item = convert(obj) if type(rid) is str and 0 < len(rid) <= _FAST_ID else None
+            if item is not None:
+                try:
+                    timestamp = normalize_timestamp(obj["timestamp"])
+                except ValueError:
+                    return check_slowly(obj, registry, line)
+                record_id = f"{data_type}#{rid}"
+                item["recordId"] = {"S": record_id}
+                item["timestamp"] = {"S": timestamp}  # replaces the record's own, as sent
+                item["dataType"] = {"S": data_type}
+                item["processingStatus"] = _PROCESSED
+                return _new_tuple(Accepted, (data_type, record_id, timestamp, item))  # Accepted(...), faster
+    return check_slowly(obj, registry, line)
+
+
+_new_tuple = tuple.__new__
+_MISSING = object()
+_INF = float("inf")
+# Per JSON type the fast path takes: the check and the attribute value ``fields`` would make of ``v``.
+_CONVERSIONS: dict[type, tuple[str, list[str], str]] = {
+    str: ("str", [], '{"S": v}'),
+    float: ("float", ["if not (LOW <= abs(v) < EXACT or v == 0.0): return None"], '{"N": repr(v)}'),
+    int: ("int", ["n = repr(v)", "if len(n) > DIGITS: return None"], '{"N": n}'),
+    bool: ("bool", [], '{"BOOL": v}'),
+    type(None): ("NONE", [], '{"NULL": True}'),
+    dict: ("dict", ["try: a = plain(v, 1)", "except (Slow, RecursionError): return None"], "a"),
+    list: ("list", ["try: a = plain(v, 1)", "except (Slow, RecursionError): return None"], "a"),
+}
+
+
+def compile_fields(
+    table: dict[str, FieldRule], required: frozenset[str]
+) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """A function validating and converting the fields of one data type's records, from its fast table.
+
+    It returns the fields as attribute values (what ``fields`` returns, in schema order) when every field
+    is plainly valid and storable, else ``None``, and the general path decides. It is generated as Python
+    source, a straight run of checks per property, like fastjsonschema's validators: a loop over the record
+    with table lookups per field costs more than the checks themselves. A missing required field fails the
+    type test (the placeholder is no JSON type); a field outside the table fails the final count.
+    """
+    code = ["def fields(obj):", "    out = {}"]
+    namespace: dict[str, Any] = {"MISSING": _MISSING, "plain": _plain, "Slow": _Slow, "LOW": _FLOAT_LOW,
+                                 "EXACT": _INT_EXACT, "DIGITS": MAX_DIGITS, "NONE": type(None)}
+    for number, (name, (types, low, high, allowed)) in enumerate(table.items()):
+        if name in RESERVED:  # such a field is rejected by the general path: the final count sends it there
+            continue
+        key = repr(name)
+        code.append(f"    v = obj.get({key}, MISSING)")
+        indent = "    "
+        if name not in required:
+            code.append("    if v is not MISSING:")
+            indent = "        "
+        code.append(f"{indent}t = type(v)")
+        branch = "if"
+        for kind, (type_name, checks, value) in _CONVERSIONS.items():
+            if kind not in types:
+                continue
+            code.append(f"{indent}{branch} t is {type_name}:")
+            branch = "elif"
+            if kind is str:
+                checks = []
+                if high != _INF:
+                    checks.append(f"if not {low} <= len(v) <= {int(high)}: return None")
+                elif low == 1:
+                    checks.append("if not v: return None")
+                elif low:
+                    checks.append(f"if len(v) < {low}: return None")
+                if allowed is not None:
+                    namespace[f"ALLOWED{number}"] = allowed
+                    checks.append(f"if v not in ALLOWED{number}: return None")
+            code.extend(f"{indent}    {line}" for line in checks)
+            code.append(f"{indent}    out[{key}] = {value}")
+        code.append(f"{indent}else: return None" if branch == "elif" else f"{indent}return None")
+    code.append("    if len(out) != len(obj): return None")
+    code.append("    return out")
+    exec("\n".join(code), namespace)  # the source is built above from the schema's own table
+    return namespace["fields"]  # type: ignore[no-any-return]
+
+
+def _plain(value: Any, depth: int) -> dict[str, Any]:
+    """``attribute`` without building the error path of every value: ``_Slow`` if anything needs one.
+    Strings and ints inside objects and arrays, most of what they hold, are converted in the loop."""
+    kind = type(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            raise _Slow
+        out = {}
+        for name, item in value.items():
+            if not name:
+                raise _Slow
+            kind = type(item)
+            if kind is str:
+                out[name] = {"S": item}
+            elif kind is int:
+                text = repr(item)
+                if len(text) > MAX_DIGITS:
+                    raise _Slow
+                out[name] = {"N": text}
+            else:
+                out[name] = _plain(item, depth + 1)
+        return {"M": out}
+    if kind is str:
+        return {"S": value}
+    if kind is float:
+        if _FLOAT_LOW <= abs(value) < _INT_EXACT or value == 0.0:
+            return {"N": repr(value)}
+        raise _Slow
+    if kind is int:
+        text = repr(value)
+        if len(text) > MAX_DIGITS:
+            raise _Slow
+        return {"N": text}
+    if kind is bool:
+        return {"BOOL": value}
+    if value is None:
+        return {"NULL": True}
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            raise _Slow
+        return {"L": [{"S": item} if type(item) is str else _plain(item, depth + 1) for item in value]}
+    raise _Slow
+
+
+def check_slowly(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted | Rejected:
+    """``check`` for every record: compiles the schema on first use, and finds every problem."""
     if type(obj) is not dict:
         return Rejected([("", f"record must be a JSON object, not {_kind(obj)}")])
     rid = obj.get("id")
     data_type = obj.get("dataType")
     schema = registry.compiled.get(data_type) or registry.get(data_type) if type(data_type) is str else None
+    if schema is not None and schema.fast is None and schema.fast_fields is not None:
+        schema.fast = compile_fields(schema.fast_fields, schema.required)  # the next record takes the fast path
     try:
         timestamp = normalize_timestamp(obj.get("timestamp"))
     except ValueError as exc:
@@ -120,7 +264,7 @@ def check(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted |
         item = fields(obj, {})
     except _Inexact:
         if line is not None:
-            return check(parse_exact(line), registry)
+            return check_slowly(parse_exact(line), registry)
         item = fields(obj, {}, float_integers=True)
     except BadNumber as exc:
         return Rejected([(exc.args[0], exc.args[1])], rid, data_type)
@@ -228,31 +372,70 @@ def number(value: int | float | Decimal, path: str, float_integers: bool = False
 
 
 def normalize_timestamp(value: Any) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.sssZ`` in UTC from ISO 8601 text with an offset or from epoch seconds."""
-    kind = type(value)
-    if kind is str:
-        try:
-            moment = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value[:64]!r} is not an ISO 8601 date-time") from None
-        if moment.tzinfo is _UTC and value[19:20] in _FRACTION_OR_END and value[4] == "-" and value[10] == "T":
-            # Already UTC in the extended layout (the common case): cut the text instead of formatting.
-            if value[19] != ".":
-                return value[:19] + ".000Z"
-            if value[20:23].isdigit():
-                return value[:23] + "Z"
-        offset = moment.utcoffset()
-        if offset is None:
-            raise ValueError(f"{value[:64]!r} has no UTC offset (add Z or +HH:MM)")
-        if offset:
+    """``YYYY-MM-DDTHH:MM:SS.sssZ`` in UTC from ISO 8601 text with an offset or from epoch seconds.
+
+    Text already in that layout, in UTC (``Z``) or with a whole-hour offset (``+02:00``), is validated by
+    ``fromisoformat`` and then cut and pasted rather than formatted: formatting a datetime costs more than
+    parsing it. The hour an offset moves a date-hour to is remembered (a file's records share a few).
+    """
+    if type(value) is str:
+        size = len(value)
+        if (size == 24 or size == 29) and value[19] == "." and value[10] == "T" and value[4] == "-" == value[7] \
+                and value[13] == ":" == value[16] and value[20:23].isdigit():
             try:
-                moment = moment - offset
-            except OverflowError:
-                raise ValueError(f"{value[:64]!r} is out of range in UTC") from None
-        return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - the fastest formatting here
-            moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
-            moment.microsecond // 1000,
-        )
+                _fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value[:64]!r} is not an ISO 8601 date-time") from None
+            if size == 24:
+                if value[23] == "Z":
+                    return value
+            elif value[26:] == ":00" and value[23] in "+-":
+                hour = value[:13] + value[23:26]
+                utc_hour = _UTC_HOURS.get(hour)
+                if utc_hour is None:
+                    utc_hour = _normalize_text(value)[:13]
+                    if len(_UTC_HOURS) >= 4096:
+                        _UTC_HOURS.clear()
+                    _UTC_HOURS[hour] = utc_hour
+                return utc_hour + value[13:23] + "Z"
+        return _normalize_text(value)
+    return _normalize_other(value)
+
+
+_fromisoformat = dt.datetime.fromisoformat
+_UTC_HOURS: dict[str, str] = {}  # "YYYY-MM-DDTHH+hh" -> that hour in UTC, "YYYY-MM-DDTHH"
+
+
+def _normalize_text(value: str) -> str:
+    """``normalize_timestamp`` of any text: parse, shift to UTC, format."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value[:64]!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is _UTC and value[19:20] in _FRACTION_OR_END and value[4] == "-" == value[7] and value[10] == "T":
+        # Already UTC in the extended layout: cut the text instead of formatting. (Not a week date such as
+        # 2024-W18-3, which has the dash at 4 and the T at 10 too, but must become a calendar date.)
+        if value[19] != ".":
+            return value[:19] + ".000Z"
+        if value[20:23].isdigit():
+            return value[:23] + "Z"
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError(f"{value[:64]!r} has no UTC offset (add Z or +HH:MM)")
+    if offset:
+        try:
+            moment = moment - offset
+        except OverflowError:
+            raise ValueError(f"{value[:64]!r} is out of range in UTC") from None
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - the fastest formatting here
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+        moment.microsecond // 1000,
+    )
+
+
+def _normalize_other(value: Any) -> str:
+    """``normalize_timestamp`` of anything but text: epoch seconds, or a ``ValueError`` saying what it is."""
+    kind = type(value)
     if kind is int or kind is float or kind is Decimal:
         if not math.isfinite(value) or not _MIN_EPOCH <= value <= _MAX_EPOCH:
             raise ValueError(f"{value!r} is not an epoch time between years 1 and 9999")
