@@ -111,10 +111,6 @@ class Environment:
     def account(self) -> str:
         return self.aws.account
 
-    @property
-    def regions(self) -> tuple[str, ...]:
-        return self.cfg.regions
-
     def client(self, service: str, region: str) -> Any:
         return self.aws.client(service, region)
 
