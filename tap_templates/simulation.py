@@ -38,7 +38,6 @@ import os
 import time
 import urllib.parse
 import uuid
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,6 @@ from tap_templates import deploy, emulator, naming, regions
 from tap_templates.config import PipelineConfig
 from tap_templates.render import render
 
-ROOT = Path(__file__).resolve().parent.parent
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing", "AWS_SECURITY_TOKEN": "testing"}
 # Variables that would send boto3 to real credentials (or slow it down looking for them).
@@ -125,19 +123,11 @@ class DrainReport:
 
 
 def handler_zip(target: Path) -> tuple[Path, str]:
-    """A deterministic zip of ``handlers/`` (sources and schemas) for the stacks' ``CodeKey``: the emulator
-    stores it and never runs it, so third-party wheels (``scripts/package.py``) are not needed here."""
-    buffer = io.BytesIO()
-    sources = sorted(p for p in (ROOT / "handlers").rglob("*")
-                     if p.is_file() and p.suffix in (".py", ".json") and "__pycache__" not in p.parts)
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in sources:
-            info = zipfile.ZipInfo(source.relative_to(ROOT).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, source.read_bytes())
-    target.write_bytes(buffer.getvalue())
-    return target, hashlib.sha256(buffer.getvalue()).hexdigest()
+    """The stacks' ``CodeKey`` zip: the handler's own files (``packaging.build_source_zip``). The emulator stores
+    it and never runs it, so the locked third-party wheels are not downloaded here."""
+    from tap_templates.packaging import build_source_zip
+
+    return build_source_zip(target)
 
 
 # --- the context of one Lambda "container" ----------------------------------------------------------------
