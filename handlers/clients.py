@@ -60,6 +60,11 @@ def sqs(region: str) -> BaseClient:
     return _client("sqs", region)
 
 
+def secretsmanager(region: str) -> BaseClient:
+    """Only for the pseudonymization key (``pseudonymize``), so only created when that is configured."""
+    return _client("secretsmanager", region)
+
+
 def reset() -> None:
     """Forget every client, so the next call creates new ones (tests start each case from scratch)."""
     _client.cache_clear()

@@ -18,6 +18,7 @@ limit, bytes that are not UTF-8, a malformed CSV row), in which case it becomes 
 from __future__ import annotations
 
 import codecs
+import itertools
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ SNIFF_BYTES = 4096
 INFLATE_STEP = 256 * 1024
 RATIO_FLOOR_BYTES = 1024 * 1024  # small files may always inflate this far: no bomb fits in 1 MiB
 RAW_KEEP = 4096  # bytes of an oversized line kept to show in its rejected record
+MAX_JSON_DEPTH = 1000  # .json nesting past this fails the file: ijson's memory grows with the depth squared
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,7 @@ def json_records(chunks: Iterator[bytes]) -> Iterator[Record]:
     """A JSON document: an array yields one record per element, any other value is one record."""
     import ijson  # only .json objects need it; a cold start that never sees one does not load it
 
-    reader = _ChunkReader(chunks)
+    reader = _ChunkReader(json_depth(chunks, MAX_JSON_DEPTH))
     first = reader.peek_non_space()
     if not first:  # an empty document holds no records (as an empty JSONL or CSV file)
         return
@@ -209,6 +211,51 @@ def json_records(chunks: Iterator[bytes]) -> Iterator[Record]:
         text = " ".join(str(exc).split())
         reason = failures.UNDECODABLE if "utf" in text.lower() else failures.NOT_JSON
         raise FileFailure(reason, f"object is not valid JSON: {text[:300]}") from None
+    except UnicodeDecodeError as exc:  # ijson decoding a string yajl let through (an unpaired surrogate)
+        raise FileFailure(failures.UNDECODABLE, f"object holds text that is not valid Unicode: {exc}") from None
+
+
+_DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def json_depth(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
+    """Pass JSON text through, failing it (``NOT_JSON``) once arrays and objects nest deeper than ``limit``.
+
+    ijson keeps a path string per open level, each as long as the depth, so 100,000 ``[`` (100 KB) would
+    take tens of gigabytes before any record came out. This tracks the depth outside strings at C speed:
+    escapes are dropped, then only quotes and brackets are kept; adjacent quotes cancel out (a string
+    without brackets, or brackets-free text between strings), so usually only brackets remain.
+    """
+    depth = 0
+    in_string = False
+    carry = b""  # a backslash that ended the previous chunk escapes the next one's first byte
+    for chunk in chunks:
+        text = carry + chunk if carry else chunk
+        carry = b""
+        if b"\\" in text:
+            if text.endswith(b"\\") and (len(text) - len(text.rstrip(b"\\"))) % 2:
+                carry, text = b"\\", text[:-1]
+            text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+        marks = text.translate(None, _NOT_STRUCTURE)
+        quotes = marks.count(b'"')
+        if quotes:
+            marks = marks.replace(b'""', b"")
+            if b'"' in marks:  # brackets inside strings: keep only those outside
+                marks = b"".join(marks.split(b'"')[1 if in_string else 0::2])
+            elif in_string:
+                marks = b""
+            in_string ^= quotes % 2 == 1
+        elif in_string:
+            marks = b""
+        if marks:
+            if depth + len(marks) > limit:
+                deepest = max(itertools.accumulate(memoryview(marks.translate(_DEPTH_STEPS)).cast("b"),
+                                                   initial=depth))
+                if deepest > limit:
+                    raise FileFailure(failures.NOT_JSON, f"object nests arrays and objects deeper than {limit} levels")
+            depth += len(marks) - 2 * (marks.count(b"]") + marks.count(b"}"))
+        yield chunk
 
 
 class _ChunkReader:

@@ -107,7 +107,7 @@ class ItemFactory:
             "processingStatus": REJECTED,
             self.position_name: {"N": str(position)},
             "errors": {"L": [
-                {"M": {"field": {"S": field or "(record)"}, "message": {"S": message[:MAX_MESSAGE]}}}
+                {"M": {"field": {"S": (field or "(record)")[:MAX_MESSAGE]}, "message": {"S": message[:MAX_MESSAGE]}}}
                 for field, message in errors
             ]},
             "raw": {"S": text},

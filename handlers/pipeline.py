@@ -29,6 +29,7 @@ from handlers.schemas import Registry
 # byte offset after the record where a reader can resume (uncompressed JSONL, else None); the item's key;
 # its serialized attribute map; whether it is a valid record (else a rejected one).
 Outcome = tuple[int, int, int | None, Key, bytes, bool]
+UNSHOWABLE = "(the input could not be serialized to show here)"
 
 
 class RecentKeys:
@@ -69,6 +70,7 @@ class FileItems:
         build = self._build_value
         factory = self.factory
         accepted_item = factory.accepted
+        reject = self._reject
         registry = self.registry
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
         seen = self.recent
@@ -76,38 +78,60 @@ class FileItems:
             index += 1
             if index <= skip:
                 continue
-            if problem is not None:
-                key, item = factory.rejected([("", problem)], payload, position)
-                yield index, position, end, key, item, False
-                continue
-            if jsonl:  # the hot path, inlined
-                raw = payload
-                try:
-                    result = check(loads(payload), registry, payload)
-                except decode_error:
-                    result = self._parse_slowly(payload)
-            else:
-                result, raw = build(payload)
-            if type(result) is Accepted:
-                key, item = accepted_item(result, position)
-                first = seen.first_position(key, position)
-                if first is not None:
-                    errors = [("id", f"duplicate key: the record at {self.position_label} {first} of this file "
-                                     "has the same id, dataType and timestamp")]
-                    key, item = factory.rejected(errors, raw, position, *_claims(result))
-                    yield index, position, end, key, item, False
-                    continue
-                if len(item) > items_module.MAX_ITEM_BYTES:
-                    size = items_module.oversized(item)
-                    if size:
-                        errors = [("", f"the item would be {size} bytes, over DynamoDB's 400 KB limit")]
-                        key, item = factory.rejected(errors, raw, position, *_claims(result))
-                        yield index, position, end, key, item, False
-                        continue
-                yield index, position, end, key, item, True
-            else:
-                key, item = factory.rejected(result.errors, raw, position, result.claimed_id, result.claimed_type)
-                yield index, position, end, key, item, False
+            try:
+                if problem is not None:
+                    key, item = reject([("", problem)], payload, position)
+                    accepted = False
+                else:
+                    if jsonl:  # the hot path, inlined
+                        raw = payload
+                        try:
+                            result = check(loads(payload), registry, payload)
+                        except decode_error:
+                            result = self._parse_slowly(payload)
+                    else:
+                        result, raw = build(payload)
+                    if type(result) is Accepted:
+                        key, item = accepted_item(result, position)
+                        accepted = True
+                        first = seen.first_position(key, position)
+                        if first is not None:
+                            errors = [("id", f"duplicate key: the record at {self.position_label} {first} of this "
+                                             "file has the same id, dataType and timestamp")]
+                            key, item = reject(errors, raw, position, *_claims(result))
+                            accepted = False
+                        elif len(item) > items_module.MAX_ITEM_BYTES and (size := items_module.oversized(item)):
+                            errors = [("", f"the item would be {size} bytes, over DynamoDB's 400 KB limit")]
+                            key, item = reject(errors, raw, position, *_claims(result))
+                            accepted = False
+                    else:
+                        key, item = reject(result.errors, raw, position, result.claimed_id, result.claimed_type)
+                        accepted = False
+            except Exception as exc:  # one record must never fail its file (retried until the DLQ)
+                key, item = self._unprocessable(exc, payload, position)
+                accepted = False
+            yield index, position, end, key, item, accepted
+
+    def _unprocessable(self, exc: Exception, payload: Any, position: int) -> tuple[Key, bytes]:
+        """The rejected item of a record that made checking or serializing it raise (hostile input such as
+        an unpaired surrogate escape or extreme nesting, or a bug): rejected with the reason, so the rest
+        of the file goes on and the record is still counted."""
+        if isinstance(exc, TypeError) and "surrogates" in str(exc):  # orjson.JSONEncodeError
+            message = "holds text that is not valid Unicode (an unpaired surrogate escape such as \\ud800)"
+        elif isinstance(exc, RecursionError):
+            message = "nests too deeply to check"
+        else:
+            message = f"could not be processed ({type(exc).__name__}: {exc})"
+        return self._reject([("", message.encode("utf-8", "replace").decode())], payload, position)
+
+    def _reject(self, errors: list[tuple[str, str]], raw: Any, position: int, claimed_id: str | None = None,
+                claimed_type: str | None = None) -> tuple[Key, bytes]:
+        """``factory.rejected``, with a placeholder for an input it cannot show (nested too deeply for any
+        serializer): the record is still rejected with its own errors."""
+        try:
+            return self.factory.rejected(errors, raw, position, claimed_id, claimed_type)
+        except Exception:
+            return self.factory.rejected(errors, UNSHOWABLE, position, claimed_id, claimed_type)
 
     def _parse_slowly(self, line: bytes) -> Accepted | Rejected:
         """A line orjson refused: the standard library decides, exactly (big integers) or with its message."""

@@ -6,17 +6,21 @@ in batches, and mark it COMPLETED. It returns ``{"batchItemFailures": [...]}`` w
 
 - a permanent file problem (``FileFailure``): one DLQ message, ledger FAILED, the SQS message acknowledged;
 - a transient one (S3 read errors, the table failing after retries, another invocation holding the file,
-  the deadline): progress saved in the ledger, the message retried, processing resumed from the offset;
+  the deadline, the pseudonymization key unreadable): progress saved in the ledger, the message retried,
+  processing resumed from the offset;
 - the circuit breaker: once the table keeps failing, the remaining messages are returned unprocessed.
 
 Environment (see ``settings``): ``TABLE_NAME``, ``DLQ_URL`` (required); ``RECORD_TTL_DAYS``,
 ``MAX_OBJECT_BYTES``, ``MAX_DECOMPRESSION_RATIO``, ``MAX_RECORD_BYTES``, ``WRITE_CONCURRENCY``,
-``DEADLINE_MARGIN_MS``, ``DUPLICATE_WINDOW``, ``CHECKPOINT_INTERVAL_MS`` (optional); ``AWS_REGION``
-from the runtime; ``POWERTOOLS_*`` for logs, metrics and traces.
+``DEADLINE_MARGIN_MS``, ``DUPLICATE_WINDOW``, ``CHECKPOINT_INTERVAL_MS``, ``PSEUDONYMIZATION_SECRET_ID`` and
+``PSEUDONYMIZE_FIELDS`` (optional); ``AWS_REGION`` from the runtime; ``POWERTOOLS_*`` for logs, metrics and
+traces.
 
 AWS calls (the IAM the function needs): s3:GetObject / s3:GetObjectVersion (plus kms:Decrypt for SSE-KMS
 objects), dynamodb:BatchWriteItem, dynamodb:UpdateItem and dynamodb:GetItem on the table, sqs:SendMessage on
-the DLQ (plus kms:GenerateDataKey for its encryption), and X-Ray and CloudWatch Logs through the runtime.
+the DLQ (plus kms:GenerateDataKey for its encryption), secretsmanager:GetSecretValue on the pseudonymization
+secret when it is configured (plus kms:Decrypt through Secrets Manager), and X-Ray and CloudWatch Logs
+through the runtime.
 """
 
 from __future__ import annotations
@@ -72,6 +76,33 @@ class Invocation:
         self.breaker = CircuitBreaker()
         self.s3 = clients.s3(config.region)
         self.table = writer.install(clients.dynamodb(config.region))
+        self._pseudonymizer: Any = None
+        self._key_error: str | None = None
+
+    def pseudonymizer(self) -> Any:
+        """The ``pseudonymize.Pseudonymizer`` (``None`` when off); ``SecretUnavailable`` without its key.
+
+        The key is read at the first file that needs it, not at the start: a batch of duplicates or test
+        events needs none. After one failure the invocation's other files fail fast instead of each waiting
+        out the SDK's retries again.
+        """
+        if not self.config.pseudonymize_fields:
+            return None
+        if self._pseudonymizer is None:
+            from handlers import pseudonymize  # only functions that pseudonymize load it
+
+            if self._key_error is not None:
+                raise pseudonymize.SecretUnavailable(self._key_error)
+            try:
+                key = pseudonymize.secret_key(self.config.region, self.config.pseudonymization_secret_id)
+            except pseudonymize.SecretUnavailable as exc:
+                self._key_error = exc.message
+                logger.error("the pseudonymization key is unavailable; files are retried, nothing is stored",
+                             extra={"error": exc.message})
+                count("PseudonymizationKeyUnavailable")
+                raise
+            self._pseudonymizer = pseudonymize.Pseudonymizer(key, dict(self.config.pseudonymize_fields))
+        return self._pseudonymizer
 
     def remaining_ms(self) -> int:
         getter = getattr(self.context, "get_remaining_time_in_millis", None)
@@ -214,6 +245,7 @@ class FileRun:
         """Read, validate and write the file from its saved offset; raise to stop (see ``run``)."""
         start = self.progress
         by_byte = fmt.resumable_by_byte and start.byte_offset > 0 and start.offset > 0
+        pseudonymizer = self.inv.pseudonymizer()  # first: without its key no record may be stored
         with tracer.provider.in_subsegment("## s3 open") as segment:
             segment.put_annotation("key", self.ref.key[:250])
             self.stream = objects.open_object(self.inv.s3, self.ref, self.config.max_object_bytes,
@@ -225,7 +257,13 @@ class FileRun:
                 processed_at=start.started_at, region=self.config.region,
                 expires_at=_expires_at(start.started_at, self.config.record_ttl_days),
             )
-            factory = ItemFactory(source, "sourceIndex" if fmt.kind == "json" else "sourceLine")
+            position_name = "sourceIndex" if fmt.kind == "json" else "sourceLine"
+            if pseudonymizer is None:
+                factory = ItemFactory(source, position_name)
+            else:
+                from handlers.pseudonymize import PseudonymizingFactory
+
+                factory = PseudonymizingFactory(source, position_name, pseudonymizer)
             file_items = FileItems(factory, fmt.kind, registry(), self.config.duplicate_window)
             outcomes = file_items.outcomes(records, skip=0 if by_byte else start.offset,
                                            first_index=start.offset if by_byte else 0)

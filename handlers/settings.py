@@ -9,6 +9,7 @@ must fail loudly (its messages are retried and alarmed on), never process with a
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,7 +37,14 @@ class Settings:
     deadline_margin_ms: int = 10_000
     duplicate_window: int = 20_000
     checkpoint_interval_ms: int = 30_000
+    # Secrets Manager name of the HMAC key, and (data type, dotted field paths) pairs to pseudonymize;
+    # no fields: pseudonymization is off (see ``pseudonymize``).
+    pseudonymization_secret_id: str = ""
+    pseudonymize_fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
+
+# Record fields a path may not start with: they form the item's key (pseudonymizing them would break it).
+_ENVELOPE = frozenset({"id", "dataType", "timestamp"})
 
 # (environment variable, field, minimum, maximum) of the optional integer settings.
 _INTEGERS: tuple[tuple[str, str, int, int], ...] = (
@@ -75,7 +83,41 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if not low <= value <= high:
             raise SettingsError(f"environment variable {name}={value} must be between {low} and {high}")
         optional[attr] = value
-    return Settings(region=region, **required, **optional)
+    secret_id, fields = _pseudonymization(env)
+    return Settings(region=region, **required, **optional, pseudonymization_secret_id=secret_id,
+                    pseudonymize_fields=fields)
+
+
+def _pseudonymization(env: Mapping[str, str]) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """``PSEUDONYMIZATION_SECRET_ID`` and ``PSEUDONYMIZE_FIELDS``, checked. Fields without a secret is an
+    error, never "off": the records would be stored with the personal data the template asked to hide."""
+    secret_id = env.get("PSEUDONYMIZATION_SECRET_ID", "").strip()
+    raw = env.get("PSEUDONYMIZE_FIELDS", "").strip()
+    if not raw:
+        return secret_id, ()
+    expected = 'a JSON object of data type -> list of dotted field paths, e.g. {"event": ["properties.email"]}'
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable PSEUDONYMIZE_FIELDS is not JSON; expected {expected}") from None
+    if not isinstance(doc, dict):
+        raise SettingsError(f"environment variable PSEUDONYMIZE_FIELDS must be {expected}")
+    fields = []
+    for data_type, paths in sorted(doc.items()):
+        if not data_type or not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise SettingsError(f"PSEUDONYMIZE_FIELDS[{data_type!r}] must be a list of dotted field paths")
+        for path in paths:
+            if not path or "" in path.split("."):
+                raise SettingsError(f"PSEUDONYMIZE_FIELDS[{data_type!r}]: {path!r} is not a dotted field path")
+            if path.split(".")[0] in _ENVELOPE:
+                raise SettingsError(f"PSEUDONYMIZE_FIELDS[{data_type!r}]: {path!r} is part of the item key "
+                                    "(id, dataType, timestamp), which cannot be pseudonymized")
+        if paths:
+            fields.append((data_type, tuple(dict.fromkeys(paths))))
+    if fields and not secret_id:
+        raise SettingsError("PSEUDONYMIZE_FIELDS is set but PSEUDONYMIZATION_SECRET_ID is not: the template "
+                            "sets both (the HMAC key's secret name)")
+    return secret_id, tuple(fields)
 
 
 @functools.cache

@@ -15,7 +15,16 @@ import pytest
 from moto import mock_aws
 
 from handlers import clients, settings
-from tests.handlers.helpers import BUCKET, REGION, RENDERED, Pipeline, client  # sets the environment first
+from tests.handlers.helpers import (  # sets the environment first
+    BUCKET,
+    HMAC_KEY,
+    PSEUDONYMIZE,
+    REGION,
+    RENDERED,
+    SECRET_ID,
+    Pipeline,
+    client,
+)
 
 
 @pytest.fixture
@@ -41,6 +50,21 @@ def pipeline(rendered_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch)
             yield Pipeline(table, dlq_url)
         finally:
             settings.current.cache_clear()
+
+
+@pytest.fixture
+def pseudonymized(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    """The pipeline with pseudonymization on as the dev template configures it, its key in Secrets Manager."""
+    from handlers import pseudonymize
+
+    client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=HMAC_KEY)
+    monkeypatch.setenv("PSEUDONYMIZATION_SECRET_ID", SECRET_ID)
+    monkeypatch.setenv("PSEUDONYMIZE_FIELDS", json.dumps(PSEUDONYMIZE))
+    settings.current.cache_clear()
+    pseudonymize.forget_keys()  # the handler keeps keys per container, as a warm Lambda would
+    yield pipeline
+    pseudonymize.forget_keys()
+    settings.current.cache_clear()
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
+import hmac
 import json
 import os
 import urllib.parse
@@ -33,6 +35,10 @@ os.environ.update({
 from handlers import processor  # noqa: E402
 
 BUCKET = "tap-dev-ingest-123456789012-us-east-1"
+# The pseudonymization secret as the dev template names it, the key the tests store in it, and the fields.
+SECRET_ID = "tap/dev/pseudonymization-key"
+HMAC_KEY = "Vq7cJm2TzX9hKp4sRw8dLn3bYf6gHa1eUo5iMt0jCk2vQx7zNr4uWs9pBy3dGe8a"
+PSEUDONYMIZE = {"event": ["properties.email", "properties.phone", "properties.userId"]}
 
 
 @dataclass
@@ -58,6 +64,20 @@ def sensor(i: int, **extra: Any) -> dict[str, Any]:
               "deviceId": f"dev-{i % 7}", "metric": "temperature", "value": 20 + i / 10, "unit": "C"}
     record.update(extra)
     return record
+
+
+def event(i: int, **properties: Any) -> dict[str, Any]:
+    """An event record; ``properties`` become its free-form properties (where personal data lives)."""
+    record: dict[str, Any] = {"id": f"e-{i}", "dataType": "event", "timestamp": f"2024-05-01T12:00:{i % 60:02d}Z",
+                              "name": "signup"}
+    if properties:
+        record["properties"] = properties
+    return record
+
+
+def token(text: str, key: str = HMAC_KEY) -> str:
+    """The pseudonym the handler must store for a string, computed here independently of the handler."""
+    return "hmac:" + hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 
 def jsonl(records: list[Any]) -> bytes:
@@ -143,6 +163,10 @@ class Pipeline:
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def stored_text(self) -> str:
+        """Everything in the table as one text, to assert a value is stored nowhere."""
+        return json.dumps(self.items(), default=str, ensure_ascii=False)
 
     def records(self, status: str | None = None) -> list[dict[str, Any]]:
         return [i for i in self.items() if "processingStatus" in i
