@@ -31,7 +31,7 @@ import functools
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers import clients, events, failures, formats, ledger, objects, settings, writer
 from handlers.events import InvalidNotification, ObjectRef
@@ -43,6 +43,9 @@ from handlers.pipeline import FileItems
 from handlers.schemas import registry
 from handlers.settings import Settings
 from handlers.writer import Batch, BatchWriter, CircuitBreaker, TableUnavailable
+
+if TYPE_CHECKING:
+    from handlers.pseudonymize import Pseudonymizer
 
 COMPLETED, DUPLICATE, FAILED, RETRY, SKIPPED = "completed", "duplicate", "failed", "retry", "skipped"
 LEASE_EXTRA_MS = 60_000
@@ -76,10 +79,10 @@ class Invocation:
         self.breaker = CircuitBreaker()
         self.s3 = clients.s3(config.region)
         self.table = writer.install(clients.dynamodb(config.region))
-        self._pseudonymizer: Any = None
+        self._pseudonymizer: Pseudonymizer | None = None
         self._key_error: str | None = None
 
-    def pseudonymizer(self) -> Any:
+    def pseudonymizer(self) -> Pseudonymizer | None:
         """The ``pseudonymize.Pseudonymizer`` (``None`` when off); ``SecretUnavailable`` without its key.
 
         The key is read at the first file that needs it, not at the start: a batch of duplicates or test
