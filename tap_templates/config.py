@@ -24,6 +24,8 @@ ENV_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PROJECT_NAME = ENV_NAME
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REQUIRED_TAGS = ("CostCenter", "Repository", "Owner")
+# Fields that make up a record's table key: the handler refuses to pseudonymize them.
+RECORD_KEY_FIELDS = ("id", "dataType", "timestamp")
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,10 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
         bad = [p for p in paths if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", p)]
         if bad or not re.fullmatch(r"[a-z][a-zA-Z0-9]*", data_type):
             fail(f"pseudonymization.fields.{data_type}: {bad or data_type} is not a dotted field path")
+        keys = [p for p in paths if p.split(".")[0] in RECORD_KEY_FIELDS]
+        if keys:
+            fail(f"pseudonymization.fields.{data_type}: {', '.join(keys)} would change the record's table key; "
+                 "pseudonymize only other fields")
 
     f = cfg.failover
     if bool(f.hosted_zone_id) != bool(f.record_name):

@@ -18,7 +18,7 @@ HANDLER_ACTIONS = {
     "s3:GetObject": "ingest objects", "s3:GetObjectVersion": "ingest objects",
     "dynamodb:BatchWriteItem": "table", "dynamodb:UpdateItem": "table", "dynamodb:GetItem": "table",
     "sqs:SendMessage": "dead-letter queue", "kms:Decrypt": "data key", "kms:GenerateDataKey": "data key",
-    "xray:PutTraceSegments": "traces",
+    "xray:PutTraceSegments": "traces", "secretsmanager:GetSecretValue": "pseudonymization key",
 }
 
 

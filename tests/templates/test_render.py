@@ -102,6 +102,8 @@ BAD_CONFIGS = {
     "missing tag": ('CostCenter = "data-platform-dev"', "", "missing CostCenter"),
     "not toml": ("[tags]", "[tags", "not valid TOML"),
     "long project": ('project = "tap"', 'project = "a-very-long-project-name-indeed"', "would be"),
+    "pseudonymized key": ("[tags]", '[pseudonymization]\nfields = { sensor = ["id"] }\n\n[tags]',
+                          "would change the record's table key"),
 }
 
 
