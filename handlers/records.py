@@ -45,12 +45,15 @@ _EPOCH = dt.datetime(1970, 1, 1)
 _MIN_EPOCH = -62135596800  # 0001-01-01T00:00:00Z
 _MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 _INT_EXACT = float(2**53)  # orjson may hand a big integer over as a float: above this, re-parse exactly
+# A double's shortest repr this long (16+ characters: about 15+ digits) may be a longer decimal rounded by
+# the parse, e.g. one of 39 digits, which DynamoDB refuses: the line is then re-read exactly. Shorter ones
+# are the number as written (any decimal of up to 15 significant digits survives a double unchanged).
+_LONG_REPR = 16
 _FLOAT_LOW = 1e-130
 _UTC = dt.UTC
 _FRACTION_OR_END = (".", "Z", "+", "-")
 _PROCESSED = {"S": "PROCESSED"}
 _UTC_MILLIS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-_FAST_ID = (MAX_KEY_BYTES // 4) - 64  # ids up to this long always fit the key with any data type name
 
 
 class Accepted(NamedTuple):
@@ -67,7 +70,8 @@ class Rejected(NamedTuple):
 
 
 class _Inexact(Exception):
-    """orjson turned an integer into a float: the line must be parsed again, exactly."""
+    """orjson turned a number into a float that may not be what the text said (a big integer, or a long
+    fraction rounded to a double's 17 digits): the line must be parsed again, exactly."""
 
 
 class BadNumber(ValueError):
@@ -109,32 +113,22 @@ def check(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted |
     """
     if type(obj) is dict:
         data_type = obj.get("dataType")
-        schema = registry.compiled.get(data_type) if type(data_type) is str else None
-        convert = schema.fast if schema is not None else None
-        if convert is not None:
-            rid = obj.get("id")
-            item = convert(obj) if type(rid) is str and 0 < len(rid) <= _FAST_ID else None
-            if item is not None:
-                try:
-                    timestamp = normalize_timestamp(obj["timestamp"])
-                except ValueError:
-                    return check_slowly(obj, registry, line)
-                record_id = f"{data_type}#{rid}"
-                item["recordId"] = {"S": record_id}
-                item["timestamp"] = {"S": timestamp}  # replaces the record's own, as sent
-                item["dataType"] = {"S": data_type}
-                item["processingStatus"] = _PROCESSED
-                return _new_tuple(Accepted, (data_type, record_id, timestamp, item))  # Accepted(...), faster
+        fast = registry.fast.get(data_type) if type(data_type) is str else None
+        if fast is not None:
+            accepted = fast(obj)
+            if accepted is not None:
+                return accepted  # type: ignore[no-any-return]
     return check_slowly(obj, registry, line)
 
 
-_new_tuple = tuple.__new__
 _MISSING = object()
 _INF = float("inf")
-# Per JSON type the fast path takes: the check and the attribute value ``fields`` would make of ``v``.
+# Per JSON type the fast path takes: its name in the generated code, the checks of a value ``v`` of that
+# type, and the attribute value ``fields`` would make of it.
 _CONVERSIONS: dict[type, tuple[str, list[str], str]] = {
     str: ("str", [], '{"S": v}'),
-    float: ("float", ["if not (LOW <= abs(v) < EXACT or v == 0.0): return None"], '{"N": repr(v)}'),
+    float: ("float", ["if not (LOW <= abs(v) < EXACT or v == 0.0): return None", "n = repr(v)",
+                      "if len(n) >= LONG: return None"], '{"N": n}'),
     int: ("int", ["n = repr(v)", "if len(n) > DIGITS: return None"], '{"N": n}'),
     bool: ("bool", [], '{"BOOL": v}'),
     type(None): ("NONE", [], '{"NULL": True}'),
@@ -143,30 +137,46 @@ _CONVERSIONS: dict[type, tuple[str, list[str], str]] = {
 }
 
 
-def compile_fields(
-    table: dict[str, FieldRule], required: frozenset[str]
-) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
-    """A function validating and converting the fields of one data type's records, from its fast table.
+def compile_check(name: str, table: dict[str, FieldRule], required: frozenset[str]) -> Callable[..., Any] | None:
+    """``check`` for records of data type ``name`` that are plainly valid, generated from its fast table.
 
-    It returns the fields as attribute values (what ``fields`` returns, in schema order) when every field
-    is plainly valid and storable, else ``None``, and the general path decides. It is generated as Python
-    source, a straight run of checks per property, like fastjsonschema's validators: a loop over the record
-    with table lookups per field costs more than the checks themselves. A missing required field fails the
-    type test (the placeholder is no JSON type); a field outside the table fails the final count.
+    The function returns the record's ``Accepted``, equal to what ``check_slowly`` returns, or ``None`` for
+    anything it does not decide itself (then ``check_slowly`` does). It is Python source, a straight run of
+    checks per property, as fastjsonschema generates validators: a loop over the record with table lookups
+    per field costs more than the checks. The item is built by one dict display, sized once. A missing
+    required field fails its type test (the placeholder is no JSON type); a field the table does not have,
+    such as a name the processor sets itself, fails the final count of fields. ``None`` if the type's
+    records could never be accepted this way (no ``id``, ``dataType`` or ``timestamp`` property).
     """
-    code = ["def fields(obj):", "    out = {}"]
-    namespace: dict[str, Any] = {"MISSING": _MISSING, "plain": _plain, "Slow": _Slow, "LOW": _FLOAT_LOW,
-                                 "EXACT": _INT_EXACT, "DIGITS": MAX_DIGITS, "NONE": type(None)}
-    for number, (name, (types, low, high, allowed)) in enumerate(table.items()):
-        if name in RESERVED:  # such a field is rejected by the general path: the final count sends it there
+    if not {"id", "dataType", "timestamp"} <= required:
+        return None
+    prefix = f"{name}#"
+    namespace: dict[str, Any] = {
+        "MISSING": _MISSING, "plain": _plain, "Slow": _Slow, "LOW": _FLOAT_LOW, "EXACT": _INT_EXACT,
+        "DIGITS": MAX_DIGITS, "NONE": type(None), "normalize": normalize_timestamp, "new": tuple.__new__,
+        "fromisoformat": _fromisoformat, "LAYOUT": _LAYOUT, "LONG": _LONG_REPR,
+        "Accepted": Accepted, "PROCESSED": _PROCESSED, "PREFIX": prefix, "NAME": name,
+        "ID_LIMIT": MAX_KEY_BYTES // 4 - len(prefix),  # so the key fits 2,048 bytes whatever the characters
+    }
+    code = ["def check_fast(obj):"]
+    required_values: list[tuple[str, str]] = []
+    optional_values: list[tuple[str, str]] = []
+    for number, (field, (types, low, high, allowed)) in enumerate(table.items()):
+        if field in RESERVED:
             continue
-        key = repr(name)
+        key, local = repr(field), f"a{number}"
         code.append(f"    v = obj.get({key}, MISSING)")
         indent = "    "
-        if name not in required:
-            code.append("    if v is not MISSING:")
+        if field in required:
+            required_values.append((key, local))
+        else:
+            optional_values.append((key, local))
+            code.append(f"    if v is MISSING: {local} = MISSING")
+            code.append("    else:")
             indent = "        "
         code.append(f"{indent}t = type(v)")
+        if field == "id":
+            code.append(f"{indent}if t is not str or not v or len(v) > ID_LIMIT: return None")
         branch = "if"
         for kind, (type_name, checks, value) in _CONVERSIONS.items():
             if kind not in types:
@@ -185,17 +195,38 @@ def compile_fields(
                     namespace[f"ALLOWED{number}"] = allowed
                     checks.append(f"if v not in ALLOWED{number}: return None")
             code.extend(f"{indent}    {line}" for line in checks)
-            code.append(f"{indent}    out[{key}] = {value}")
+            overwritten = field in ("dataType", "timestamp")  # checked as its rule says, stored as set below
+            code.append(f"{indent}    pass" if overwritten else f"{indent}    {local} = {value}")
         code.append(f"{indent}else: return None" if branch == "elif" else f"{indent}return None")
-    code.append("    if len(out) != len(obj): return None")
-    code.append("    return out")
+        if field == "id":
+            code.append(f"{indent}record_id = PREFIX + v")
+        elif field == "timestamp":  # normalize_timestamp, its commonest case inlined
+            code.append(f'{indent}if t is str and len(v) == 24 and v[23] == "Z" and v[4:20:3] == LAYOUT '
+                        "and v[20:23].isdigit():")
+            code.append(f"{indent}    try: fromisoformat(v)")
+            code.append(f"{indent}    except ValueError: return None")
+            code.append(f"{indent}    timestamp = v")
+            code.append(f"{indent}else:")
+            code.append(f"{indent}    try: timestamp = normalize(v)")
+            code.append(f"{indent}    except ValueError: return None")
+            code.append(f'{indent}{local} = {{"S": timestamp}}')
+        elif field == "dataType":  # the function is only called for records of this type
+            namespace["DATA_TYPE"] = {"S": name}
+            code.append(f"{indent}{local} = DATA_TYPE")
+    entries = [f"{key}: {local}" for key, local in required_values]
+    entries += ['"recordId": {"S": record_id}', '"processingStatus": PROCESSED']
+    code.append(f"    item = {{{', '.join(entries)}}}")
+    for key, local in optional_values:
+        code.append(f"    if {local} is not MISSING: item[{key}] = {local}")
+    code.append("    if len(item) != len(obj) + 2: return None")
+    code.append("    return new(Accepted, (NAME, record_id, timestamp, item))")
     exec("\n".join(code), namespace)  # the source is built above from the schema's own table
-    return namespace["fields"]  # type: ignore[no-any-return]
+    return namespace["check_fast"]  # type: ignore[no-any-return]
 
 
 def _plain(value: Any, depth: int) -> dict[str, Any]:
     """``attribute`` without building the error path of every value: ``_Slow`` if anything needs one.
-    Strings and ints inside objects and arrays, most of what they hold, are converted in the loop."""
+    Scalars inside objects and arrays, most of what they hold, are converted in the loop, not by a call."""
     kind = type(value)
     if kind is dict:
         if depth >= MAX_DEPTH:
@@ -212,14 +243,34 @@ def _plain(value: Any, depth: int) -> dict[str, Any]:
                 if len(text) > MAX_DIGITS:
                     raise _Slow
                 out[name] = {"N": text}
+            elif kind is bool:
+                out[name] = {"BOOL": item}
             else:
                 out[name] = _plain(item, depth + 1)
         return {"M": out}
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            raise _Slow
+        converted = []
+        for item in value:
+            kind = type(item)
+            if kind is str:
+                converted.append({"S": item})
+            elif kind is int:
+                text = repr(item)
+                if len(text) > MAX_DIGITS:
+                    raise _Slow
+                converted.append({"N": text})
+            else:
+                converted.append(_plain(item, depth + 1))
+        return {"L": converted}
     if kind is str:
         return {"S": value}
     if kind is float:
         if _FLOAT_LOW <= abs(value) < _INT_EXACT or value == 0.0:
-            return {"N": repr(value)}
+            text = repr(value)
+            if len(text) < _LONG_REPR:
+                return {"N": text}
         raise _Slow
     if kind is int:
         text = repr(value)
@@ -230,10 +281,6 @@ def _plain(value: Any, depth: int) -> dict[str, Any]:
         return {"BOOL": value}
     if value is None:
         return {"NULL": True}
-    if kind is list:
-        if depth >= MAX_DEPTH:
-            raise _Slow
-        return {"L": [{"S": item} if type(item) is str else _plain(item, depth + 1) for item in value]}
     raise _Slow
 
 
@@ -244,8 +291,9 @@ def check_slowly(obj: Any, registry: Registry, line: bytes | None = None) -> Acc
     rid = obj.get("id")
     data_type = obj.get("dataType")
     schema = registry.compiled.get(data_type) or registry.get(data_type) if type(data_type) is str else None
-    if schema is not None and schema.fast is None and schema.fast_fields is not None:
-        schema.fast = compile_fields(schema.fast_fields, schema.required)  # the next record takes the fast path
+    if schema is not None and data_type not in registry.fast:  # the next record of the type may go the fast way
+        table = schema.fast_fields
+        registry.fast[data_type] = compile_check(data_type, table, schema.required) if table is not None else None
     try:
         timestamp = normalize_timestamp(obj.get("timestamp"))
     except ValueError as exc:
@@ -265,7 +313,7 @@ def check_slowly(obj: Any, registry: Registry, line: bytes | None = None) -> Acc
     except _Inexact:
         if line is not None:
             return check_slowly(parse_exact(line), registry)
-        item = fields(obj, {}, float_integers=True)
+        item = fields(obj, {}, floats_as_read=True)
     except BadNumber as exc:
         return Rejected([(exc.args[0], exc.args[1])], rid, data_type)
     item["recordId"] = {"S": record_id}
@@ -295,22 +343,21 @@ def _rejected(obj: dict[str, Any], registry: Registry, schema: Any, timestamp: s
     return Rejected(errors, rid, data_type if type(data_type) is str else None)
 
 
-def fields(obj: dict[str, Any], out: dict[str, Any], float_integers: bool = False) -> dict[str, Any]:
-    """Add the record's fields to ``out`` as attribute values (the caller then sets the item's own)."""
+def fields(obj: dict[str, Any], out: dict[str, Any], floats_as_read: bool = False) -> dict[str, Any]:
+    """Add the record's fields to ``out`` as attribute values (the caller then sets the item's own).
+    ``_Inexact`` if a float may not be what the text said, unless ``floats_as_read`` (no text to re-read)."""
     for name, value in obj.items():
         kind = type(value)
         if kind is str:
             out[name] = {"S": value}
-        elif kind is float and (_FLOAT_LOW <= abs(value) < _INT_EXACT or value == 0.0):
-            out[name] = {"N": repr(value)}
         elif kind is int or kind is float:
-            out[name] = {"N": number(value, name, float_integers)}
+            out[name] = {"N": number(value, name, floats_as_read)}
         else:
-            out[name] = attribute(value, name, 1)
+            out[name] = attribute(value, name, 1, floats_as_read)
     return out
 
 
-def attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
+def attribute(value: Any, path: str, depth: int, floats_as_read: bool = False) -> dict[str, Any]:
     """One value as a DynamoDB attribute value; ``BadNumber(path, message)`` if DynamoDB cannot store it."""
     kind = type(value)
     if kind is str:
@@ -318,7 +365,7 @@ def attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
     if kind is bool:
         return {"BOOL": value}
     if kind is int or kind is float or kind is Decimal:
-        return {"N": number(value, path)}
+        return {"N": number(value, path, floats_as_read)}
     if value is None:
         return {"NULL": True}
     if depth >= MAX_DEPTH:
@@ -328,15 +375,16 @@ def attribute(value: Any, path: str, depth: int) -> dict[str, Any]:
         for name, item in value.items():
             if not name:
                 raise BadNumber(path, "has an empty attribute name, which DynamoDB refuses")
-            out[name] = attribute(item, f"{path}.{name}", depth + 1)
+            out[name] = attribute(item, f"{path}.{name}", depth + 1, floats_as_read)
         return {"M": out}
     if kind is list:
-        return {"L": [attribute(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]}
+        return {"L": [attribute(item, f"{path}[{i}]", depth + 1, floats_as_read) for i, item in enumerate(value)]}
     raise BadNumber(path, f"has a value of unsupported type {kind.__name__}")
 
 
-def number(value: int | float | Decimal, path: str, float_integers: bool = False) -> str:
-    """The DynamoDB ``N`` text of a number, or ``BadNumber`` if DynamoDB cannot store it exactly."""
+def number(value: int | float | Decimal, path: str, floats_as_read: bool = False) -> str:
+    """The DynamoDB ``N`` text of a number, or ``BadNumber`` if DynamoDB cannot store it exactly; ``_Inexact``
+    for a float that may be a rounded big integer or long fraction, unless ``floats_as_read``."""
     kind = type(value)
     if kind is float:
         if value != value or value in (math.inf, -math.inf):
@@ -344,9 +392,10 @@ def number(value: int | float | Decimal, path: str, float_integers: bool = False
         magnitude = abs(value)
         if magnitude and not 1e-130 <= magnitude < 1e126:
             raise BadNumber(path, f"{value!r} is outside DynamoDB's number range (1E-130 to 9.9999E+125)")
-        if magnitude >= _INT_EXACT and value.is_integer() and not float_integers:
+        text = repr(value)
+        if not floats_as_read and (len(text) >= _LONG_REPR or (magnitude >= _INT_EXACT and value.is_integer())):
             raise _Inexact(path)
-        return repr(value)
+        return text
     if kind is int:
         text = str(value)
         if len(text) > MAX_DIGITS and len(text.lstrip("-").rstrip("0")) > MAX_DIGITS:
@@ -380,8 +429,7 @@ def normalize_timestamp(value: Any) -> str:
     """
     if type(value) is str:
         size = len(value)
-        if (size == 24 or size == 29) and value[19] == "." and value[10] == "T" and value[4] == "-" == value[7] \
-                and value[13] == ":" == value[16] and value[20:23].isdigit():
+        if (size == 24 or size == 29) and value[4:20:3] == _LAYOUT and value[20:23].isdigit():
             try:
                 _fromisoformat(value)
             except ValueError:
@@ -403,6 +451,7 @@ def normalize_timestamp(value: Any) -> str:
 
 
 _fromisoformat = dt.datetime.fromisoformat
+_LAYOUT = "--T::."  # the characters at 4, 7, 10, 13, 16 and 19 of YYYY-MM-DDTHH:MM:SS.sss
 _UTC_HOURS: dict[str, str] = {}  # "YYYY-MM-DDTHH+hh" -> that hour in UTC, "YYYY-MM-DDTHH"
 
 

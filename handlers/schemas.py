@@ -53,7 +53,6 @@ class Schema:
         found = fast_fields(definition)
         self.fast_fields: dict[str, FieldRule] | None = found[0] if found else None
         self.required: frozenset[str] = found[1] if found else frozenset()
-        self.fast: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None  # records.compile_fields
         self._all_errors: Any = _UNBUILT
 
     def is_valid(self, record: dict[str, Any]) -> bool:
@@ -226,6 +225,7 @@ class Registry:
         self._directory = directory
         self._files = {p.stem: p for p in sorted(directory.glob("*.json"))}
         self.compiled: dict[str, Schema] = {}  # the hot path reads this directly
+        self.fast: dict[str, Any] = {}  # data type -> records.compile_check's function (or None), on first use
         self.known = tuple(sorted(self._files))
 
     def definition(self, name: str) -> dict[str, Any]:

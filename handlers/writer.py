@@ -75,13 +75,15 @@ def install(client: Any) -> Any:
     return client
 
 
+_PUT = b'{"PutRequest":{"Item":'
+_NEXT_PUT = b"}}," + _PUT
+
+
 def request_body(table: str, items: Any) -> bytes:
-    """The JSON body of a BatchWriteItem putting ``items`` (serialized attribute maps) into ``table``."""
-    return b"".join((
-        b'{"RequestItems":{', orjson.dumps(table), b":[",
-        b",".join([b'{"PutRequest":{"Item":' + item + b"}}" for item in items]),
-        b"]}}",
-    ))
+    """The JSON body of a BatchWriteItem putting ``items`` (serialized attribute maps) into ``table``.
+    Each item's bytes are copied once, by the join (no per-item wrapping)."""
+    puts = (_PUT, _NEXT_PUT.join(items), b"}}") if items else ()
+    return b"".join((b'{"RequestItems":{', orjson.dumps(table), b":[", *puts, b"]}}"))
 
 
 class CircuitBreaker:

@@ -355,12 +355,9 @@ def test_numbers_dynamodb_cannot_store_are_rejected_in_every_format(pipeline, fm
     assert all(r["errors"][0]["field"] == "value" for r in done.rejected)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "handlers/records.py: orjson reads JSONL numbers as doubles, so a fraction of 39 significant digits is "
-    "rounded to 17 and stored, where .json and CSV reject it. A float whose repr has 16 or more characters "
-    "should be re-read exactly from the line (as _Inexact does for big integers): in fields, number, _plain "
-    "and the generated fast check. Left to the hot-path work, which is rewriting exactly that code."))
 def test_a_jsonl_fraction_of_39_significant_digits_is_rejected(pipeline):
+    """orjson reads JSONL numbers as doubles; a float whose repr is long may be a rounded longer decimal, so
+    the line is re-read exactly (as .json and CSV are read) and DynamoDB's 38-digit limit applies."""
     line = ('{"id":"s-1","dataType":"sensor","timestamp":"2024-05-01T12:00:00Z","deviceId":"d","metric":"m",'
             '"value":1.23456789012345678901234567890123456789}')
     done = settle(pipeline, "fraction.jsonl", line.encode())

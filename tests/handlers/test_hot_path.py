@@ -38,9 +38,9 @@ TIMESTAMPS = [
     "0001-01-01T00:00:00.000+02:00", "9999-12-31T23:00:00.000-02:00", "0001-01-01T01:00:00.000+01:00",
     "2024-02-30T12:00:00.123Z", "2024-05-01T24:00:00.123Z", "2024-05-01 12:00:00.123Z", "2024-05-01T12:00:00.123",
     "2024-W18-3T12:00:00.123Z", "2024-W18-3T12:00:00Z", "2024-122T12:00:00.123Z", "20240501T120000.123Z",
-    "2024-05-01T12:00:00.12aZ", "2024-05-01T12:00:00.１23Z", "2024-05-01T12:00:00.123+02:0０", "x" * 24, "x" * 29,
-    "", 0, 1714564800, 1714564800.5, -62135596800, -62135596801, 253402300800, 1e-200, float(2**53), True, None,
-    Decimal("1714564800.123"), [],
+    "2024-05-01T12:00:00.12aZ", "2024-05-01T12:00:00.\uff1123Z", "2024-05-01T12:00:00.123+02:0\uff10",
+    "x" * 24, "x" * 29, "", 0, 1714564800, 1714564800.5, 1714564800.123456, -62135596800, -62135596801,
+    253402300800, 1e-200, float(2**53), True, None, Decimal("1714564800.123"), [],
 ]
 
 
@@ -153,7 +153,8 @@ SLOW_SCHEMAS = [
     {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "code": {"type": "string", "format": "email"}}},
     {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "level": {"enum": ["low", 1]}}},
     {**FAST_SCHEMA, "allOf": [{"required": ["code"]}]},
-    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "items": {"type": "array", "items": {"type": "string"}}}},
+    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"],
+                                   "items": {"type": "array", "items": {"type": "string"}}}},
 ]
 CUSTOM = {"id": "c", "dataType": "custom", "timestamp": "2024-05-01T12:00:00.000Z", "level": "low", "code": "ab",
           "count": 3, "flag": None, "items": [1], "any": {"x": [True]}, "long": "abc"}
@@ -169,7 +170,7 @@ def custom_registry(definition, tmp_path):
 @pytest.mark.parametrize("definition", [FAST_SCHEMA, *SLOW_SCHEMAS], ids=lambda d: str(sorted(d))[:20])
 def test_custom_schemas_are_decided_as_by_the_validator(definition, tmp_path):
     registry = custom_registry(definition, tmp_path)
-    assert (registry.get("custom").fast is not None) == (definition is FAST_SCHEMA)
+    assert (registry.fast.get("custom") is not None) == (definition is FAST_SCHEMA)
     if definition is FAST_SCHEMA:
         assert isinstance(records.check(dict(CUSTOM), registry), records.Accepted)
     changes = [{}, {"level": "mid"}, {"level": 1}, {"code": "a"}, {"code": "abcd"}, {"code": "abc"}, {"count": 1.0},
@@ -192,6 +193,8 @@ def test_fast_tables_cover_only_what_they_decide():
     assert required == frozenset(FAST_SCHEMA["required"])
     assert table["level"] == (frozenset({str}), 0, float("inf"), frozenset({"low", "high"}))
     assert table["count"][0] == frozenset({int})
+    assert records.compile_check("custom", table, required) is not None
+    assert records.compile_check("custom", table, required - {"timestamp"}) is None  # records need one
 
 
 def test_the_benchmark_reports_every_measurement():
@@ -206,3 +209,21 @@ def test_the_benchmark_reports_every_measurement():
     assert {"handler_ms", "boto3_client_ms", "ratio"} <= set(result["cold_import"])
     assert set(result["pass"]) >= {"record_path", "whole_path", "peak_rss", "requests_per_1000", "cold_import"}
     assert result["record_path"]["processed"] == result["records"] == 2000
+
+
+@pytest.mark.parametrize(("text", "stored"), [
+    ("21.5", "21.5"), ("0.30000000000000004", "0.30000000000000004"), ("1.2345678901234567", "1.2345678901234567"),
+    ("12345.678901234", "12345.678901234"),
+    ("123456789.12345678901234567890123456", "123456789.12345678901234567890123456"),
+    ("1.23456789012345678901234567890123456789", None), ("1e20", "1E+20"),
+])
+def test_long_jsonl_fractions_are_read_exactly(text, stored):
+    warm()
+    line = (b'{"id":"n","dataType":"sensor","timestamp":"2024-05-01T12:00:00.000Z","deviceId":"d","metric":"m",'
+            b'"value":' + text.encode() + b"}")
+    result = records.check(orjson.loads(line), REGISTRY, line)
+    assert result == records.check_slowly(orjson.loads(line), REGISTRY, line)
+    if stored is None:
+        assert isinstance(result, records.Rejected) and result.errors[0][0] == "value"
+    else:
+        assert result.attributes["value"] == {"N": stored}
