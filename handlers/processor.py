@@ -458,10 +458,18 @@ def _expires_at(started_at: str, ttl_days: int) -> int:
 
 
 def _since(event_time: str | None) -> float | None:
-    if not event_time:
+    """Milliseconds since the notification's ``eventTime``; ``None`` when it is missing or unreadable.
+
+    S3 always sends UTC with ``Z``; a hand-made or backfilled event may carry no zone at all, which is read
+    as UTC: subtracting a naive time from an aware one raises, and this runs after the file is COMPLETED,
+    so it must never raise (a completed file would be retried for a latency metric).
+    """
+    if not event_time or not isinstance(event_time, str):
         return None
     try:
         then = dt.datetime.fromisoformat(event_time)
     except ValueError:
         return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=dt.UTC)
     return max(0.0, (_now() - then).total_seconds() * 1000)
