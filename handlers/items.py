@@ -81,13 +81,15 @@ class ItemFactory:
         }
         if source.version_id:
             common["sourceVersionId"] = {"S": source.version_id}
-        self._tail = b"," + orjson.dumps(common)[1:]  # ',"sourceBucket":...}' closes every item
+        # ',"sourceBucket":...}' closes every item (also read by the pipeline's fast JSONL path, which
+        # builds valid records' items itself: ``records.compile_check``)
+        self.tail = b"," + orjson.dumps(common)[1:]
 
     def accepted(self, record: Accepted, position: int) -> tuple[Key, bytes]:
         """The item of a valid record: its key and its serialized attribute map."""
         attributes = record.attributes
         attributes[self.position_name] = {"N": str(position)}
-        return (record.record_id, record.timestamp), orjson.dumps(attributes)[:-1] + self._tail
+        return (record.record_id, record.timestamp), orjson.dumps(attributes)[:-1] + self.tail
 
     def rejected(
         self,
@@ -118,7 +120,7 @@ class ItemFactory:
             head["claimedId"] = {"S": claimed_id[:RAW_LIMIT]}
         if claimed_type:
             head["claimedDataType"] = {"S": claimed_type[:RAW_LIMIT]}
-        return key, orjson.dumps(head)[:-1] + self._tail
+        return key, orjson.dumps(head)[:-1] + self.tail
 
 
 def raw_text(raw: Any) -> tuple[str, int]:

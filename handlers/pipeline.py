@@ -21,7 +21,7 @@ import orjson
 from handlers import items as items_module
 from handlers.formats import Record
 from handlers.items import ItemFactory, Key
-from handlers.records import Accepted, Rejected, check, parse_exact
+from handlers.records import Accepted, Rejected, check, check_slowly, parse_exact
 from handlers.schemas import Registry
 
 # One record's outcome, a plain tuple (the hot path makes millions): ``(index, position, end, key, item,
@@ -41,14 +41,15 @@ class RecentKeys:
         self._order: collections.deque[Key] = collections.deque()
 
     def first_position(self, key: Key, position: int) -> int | None:
-        """``None`` the first time a key is seen (and remember it), else where it was seen first."""
-        seen = self._positions.get(key)
-        if seen is not None:
+        """``None`` the first time a key is seen (and remember it), else where it was seen first.
+        Positions only grow within a file, so a key seen before comes back with another one."""
+        seen = self._positions.setdefault(key, position)  # one lookup of the key, not two
+        if seen != position:
             return seen
-        self._positions[key] = position
-        self._order.append(key)
-        if len(self._order) > self.size:
-            del self._positions[self._order.popleft()]
+        order = self._order
+        order.append(key)
+        if len(order) > self.size:
+            del self._positions[order.popleft()]
         return None
 
 
@@ -70,10 +71,15 @@ class FileItems:
         build = self._build_value
         factory = self.factory
         accepted_item = factory.accepted
+        position_name, tail = factory.position_name, factory.tail
         reject = self._reject
         registry = self.registry
+        # Valid records' items straight from the generated check, unless the factory builds them its own way
+        # (a subclass overriding ``accepted``, e.g. pseudonymizing fields).
+        fast_items = registry.fast_items if type(factory).accepted is ItemFactory.accepted else {}
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        seen = self.recent
+        first_position = self.recent.first_position
+        max_item = items_module.MAX_ITEM_BYTES
         for position, end, payload, problem in records:
             index += 1
             if index <= skip:
@@ -83,30 +89,40 @@ class FileItems:
                     key, item = reject([("", problem)], payload, position)
                     accepted = False
                 else:
-                    if jsonl:  # the hot path, inlined
+                    found = result = None
+                    if jsonl:  # the hot path: valid records' items straight from the generated check
                         raw = payload
                         try:
-                            result = check(loads(payload), registry, payload)
+                            value = loads(payload)
                         except decode_error:
                             result = self._parse_slowly(payload)
+                        else:
+                            data_type = value.get("dataType") if type(value) is dict else None
+                            make = fast_items.get(data_type) if type(data_type) is str else None
+                            found = make(value, position_name, position, tail) if make is not None else None
+                            if found is None:  # (the generated check has said no already: the general path)
+                                result = check(value, registry, payload) if make is None else check_slowly(
+                                    value, registry, payload)
                     else:
                         result, raw = build(payload)
-                    if type(result) is Accepted:
+                    if found is not None:
+                        key, item = found
+                    elif type(result) is Accepted:
                         key, item = accepted_item(result, position)
-                        accepted = True
-                        first = seen.first_position(key, position)
+                    else:
+                        key, item = reject(result.errors, raw, position, result.claimed_id, result.claimed_type)
+                    accepted = found is not None or type(result) is Accepted
+                    if accepted:
+                        first = first_position(key, position)
                         if first is not None:
                             errors = [("id", f"duplicate key: the record at {self.position_label} {first} of this "
                                              "file has the same id, dataType and timestamp")]
-                            key, item = reject(errors, raw, position, *_claims(result))
+                            key, item = reject(errors, raw, position, *_claims(found, value, result))
                             accepted = False
-                        elif len(item) > items_module.MAX_ITEM_BYTES and (size := items_module.oversized(item)):
+                        elif len(item) > max_item and (size := items_module.oversized(item)):
                             errors = [("", f"the item would be {size} bytes, over DynamoDB's 400 KB limit")]
-                            key, item = reject(errors, raw, position, *_claims(result))
+                            key, item = reject(errors, raw, position, *_claims(found, value, result))
                             accepted = False
-                    else:
-                        key, item = reject(result.errors, raw, position, result.claimed_id, result.claimed_type)
-                        accepted = False
             except Exception as exc:  # one record must never fail its file (retried until the DLQ)
                 key, item = self._unprocessable(exc, payload, position)
                 accepted = False
@@ -150,5 +166,9 @@ class FileItems:
         return check(value, self.registry), value
 
 
-def _claims(result: Accepted) -> tuple[str, str]:
+def _claims(found: Any, value: Any, result: Any) -> tuple[str, str]:
+    """The id and data type of a valid record: from the parsed ``value`` if the fast path took it (``found``),
+    else from its ``Accepted``."""
+    if found is not None:
+        return value["id"], value["dataType"]
     return result.record_id.split("#", 1)[1], result.data_type

@@ -137,25 +137,32 @@ _CONVERSIONS: dict[type, tuple[str, list[str], str]] = {
 }
 
 
-def compile_check(name: str, table: dict[str, FieldRule], required: frozenset[str]) -> Callable[..., Any] | None:
+def compile_check(
+    name: str, table: dict[str, FieldRule], required: frozenset[str]
+) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     """``check`` for records of data type ``name`` that are plainly valid, generated from its fast table.
 
-    The function returns the record's ``Accepted``, equal to what ``check_slowly`` returns, or ``None`` for
-    anything it does not decide itself (then ``check_slowly`` does). It is Python source, a straight run of
-    checks per property, as fastjsonschema generates validators: a loop over the record with table lookups
-    per field costs more than the checks. The item is built by one dict display, sized once. A missing
-    required field fails its type test (the placeholder is no JSON type); a field the table does not have,
-    such as a name the processor sets itself, fails the final count of fields. ``None`` if the type's
-    records could never be accepted this way (no ``id``, ``dataType`` or ``timestamp`` property).
+    The first function returns the record's ``Accepted``, equal to what ``check_slowly`` returns, or
+    ``None`` for anything it does not decide itself (then ``check_slowly`` does). The second,
+    ``(obj, position_name, position, tail)``, returns the item's key and bytes as ``ItemFactory.accepted``
+    would make them from that ``Accepted``, or ``None``: the pipeline's JSONL loop uses it. Both are Python
+    source, a straight run of checks per property, as fastjsonschema generates validators: a loop over the
+    record with table lookups per field costs more than the checks. The item is built by one dict display,
+    sized once. A missing required field fails its type test (the placeholder is no JSON type); a field the
+    table does not have, such as a name the processor sets itself, fails the final count of fields. ``None``
+    if the type's records could never be accepted this way (no ``id``, ``dataType`` or ``timestamp``).
     """
     if not {"id", "dataType", "timestamp"} <= required:
         return None
     prefix = f"{name}#"
+    id_rule, type_rule = table.get("id"), table.get("dataType")
+    if id_rule is None or str not in id_rule[0] or type_rule is None or not _string_passes(name, type_rule):
+        return None  # no record of the type could pass
     namespace: dict[str, Any] = {
         "MISSING": _MISSING, "plain": _plain, "Slow": _Slow, "LOW": _FLOAT_LOW, "EXACT": _INT_EXACT,
         "DIGITS": MAX_DIGITS, "NONE": type(None), "normalize": normalize_timestamp, "new": tuple.__new__,
-        "fromisoformat": _fromisoformat, "LAYOUT": _LAYOUT, "LONG": _LONG_REPR,
-        "Accepted": Accepted, "PROCESSED": _PROCESSED, "PREFIX": prefix, "NAME": name,
+        "fromisoformat": _fromisoformat, "LAYOUT": _LAYOUT, "LONG": _LONG_REPR, "dumps": orjson.dumps,
+        "Accepted": Accepted, "PROCESSED": _PROCESSED, "PREFIX": prefix, "NAME": name, "DATA_TYPE": {"S": name},
         "ID_LIMIT": MAX_KEY_BYTES // 4 - len(prefix),  # so the key fits 2,048 bytes whatever the characters
     }
     code = ["def check_fast(obj):"]
@@ -165,18 +172,24 @@ def compile_check(name: str, table: dict[str, FieldRule], required: frozenset[st
         if field in RESERVED:
             continue
         key, local = repr(field), f"a{number}"
+        (required_values if field in required else optional_values).append((key, local))
+        if field == "dataType":  # only called for records of this type, whose name passes the rule (above)
+            code.append(f"    {local} = DATA_TYPE")
+            continue
         code.append(f"    v = obj.get({key}, MISSING)")
         indent = "    "
-        if field in required:
-            required_values.append((key, local))
-        else:
-            optional_values.append((key, local))
+        if field not in required:
             code.append(f"    if v is MISSING: {local} = MISSING")
             code.append("    else:")
             indent = "        "
+        if field == "id":  # a non-empty string short enough for the key, and what its rule says
+            code.append(f"{indent}if type(v) is not str or not v or len(v) > ID_LIMIT: return None")
+            code.extend(f"{indent}{line}" for line in _string_checks(low if low > 1 else 0, high, allowed,
+                                                                       f"ALLOWED{number}", namespace))
+            code.append(f'{indent}{local} = {{"S": v}}')
+            code.append(f"{indent}record_id = PREFIX + v")
+            continue
         code.append(f"{indent}t = type(v)")
-        if field == "id":
-            code.append(f"{indent}if t is not str or not v or len(v) > ID_LIMIT: return None")
         branch = "if"
         for kind, (type_name, checks, value) in _CONVERSIONS.items():
             if kind not in types:
@@ -184,23 +197,12 @@ def compile_check(name: str, table: dict[str, FieldRule], required: frozenset[st
             code.append(f"{indent}{branch} t is {type_name}:")
             branch = "elif"
             if kind is str:
-                checks = []
-                if high != _INF:
-                    checks.append(f"if not {low} <= len(v) <= {int(high)}: return None")
-                elif low == 1:
-                    checks.append("if not v: return None")
-                elif low:
-                    checks.append(f"if len(v) < {low}: return None")
-                if allowed is not None:
-                    namespace[f"ALLOWED{number}"] = allowed
-                    checks.append(f"if v not in ALLOWED{number}: return None")
+                checks = _string_checks(low, high, allowed, f"ALLOWED{number}", namespace)
             code.extend(f"{indent}    {line}" for line in checks)
-            overwritten = field in ("dataType", "timestamp")  # checked as its rule says, stored as set below
-            code.append(f"{indent}    pass" if overwritten else f"{indent}    {local} = {value}")
+            # the timestamp is checked as its rule says, and stored normalized (below)
+            code.append(f"{indent}    pass" if field == "timestamp" else f"{indent}    {local} = {value}")
         code.append(f"{indent}else: return None" if branch == "elif" else f"{indent}return None")
-        if field == "id":
-            code.append(f"{indent}record_id = PREFIX + v")
-        elif field == "timestamp":  # normalize_timestamp, its commonest case inlined
+        if field == "timestamp":  # normalize_timestamp, its commonest case inlined
             code.append(f'{indent}if t is str and len(v) == 24 and v[23] == "Z" and v[4:20:3] == LAYOUT '
                         "and v[20:23].isdigit():")
             code.append(f"{indent}    try: fromisoformat(v)")
@@ -210,18 +212,44 @@ def compile_check(name: str, table: dict[str, FieldRule], required: frozenset[st
             code.append(f"{indent}    try: timestamp = normalize(v)")
             code.append(f"{indent}    except ValueError: return None")
             code.append(f'{indent}{local} = {{"S": timestamp}}')
-        elif field == "dataType":  # the function is only called for records of this type
-            namespace["DATA_TYPE"] = {"S": name}
-            code.append(f"{indent}{local} = DATA_TYPE")
+    body = code[1:]
     entries = [f"{key}: {local}" for key, local in required_values]
     entries += ['"recordId": {"S": record_id}', '"processingStatus": PROCESSED']
     code.append(f"    item = {{{', '.join(entries)}}}")
-    for key, local in optional_values:
-        code.append(f"    if {local} is not MISSING: item[{key}] = {local}")
+    code.extend(f"    if {local} is not MISSING: item[{key}] = {local}" for key, local in optional_values)
     code.append("    if len(item) != len(obj) + 2: return None")
     code.append("    return new(Accepted, (NAME, record_id, timestamp, item))")
+    # The same checks, ending in the item's bytes as ``ItemFactory.accepted`` makes them (position attribute,
+    # then the file's common attributes after the record's own), for the pipeline's JSONL loop.
+    code += ["def item_fast(obj, position_name, position, tail):", *body]
+    entries.append('position_name: {"N": str(position)}')
+    code.append(f"    item = {{{', '.join(entries)}}}")
+    code.extend(f"    if {local} is not MISSING: item[{key}] = {local}" for key, local in optional_values)
+    code.append("    if len(item) != len(obj) + 3: return None")
+    code.append("    return (record_id, timestamp), dumps(item)[:-1] + tail")
     exec("\n".join(code), namespace)  # the source is built above from the schema's own table
-    return namespace["check_fast"]  # type: ignore[no-any-return]
+    return namespace["check_fast"], namespace["item_fast"]
+
+
+def _string_checks(low: int, high: float, allowed: frozenset[str] | None, name: str, namespace: dict[str, Any]
+                   ) -> list[str]:
+    """The generated checks of a string ``v`` against a rule's lengths and allowed values."""
+    checks = []
+    if high != _INF:
+        checks.append(f"if not {low} <= len(v) <= {int(high)}: return None")
+    elif low == 1:
+        checks.append("if not v: return None")
+    elif low:
+        checks.append(f"if len(v) < {low}: return None")
+    if allowed is not None:
+        namespace[name] = allowed
+        checks.append(f"if v not in {name}: return None")
+    return checks
+
+
+def _string_passes(text: str, rule: FieldRule) -> bool:
+    types, low, high, allowed = rule
+    return str in types and low <= len(text) <= high and (allowed is None or text in allowed)
 
 
 def _plain(value: Any, depth: int) -> dict[str, Any]:
@@ -293,7 +321,8 @@ def check_slowly(obj: Any, registry: Registry, line: bytes | None = None) -> Acc
     schema = registry.compiled.get(data_type) or registry.get(data_type) if type(data_type) is str else None
     if schema is not None and data_type not in registry.fast:  # the next record of the type may go the fast way
         table = schema.fast_fields
-        registry.fast[data_type] = compile_check(data_type, table, schema.required) if table is not None else None
+        compiled = compile_check(data_type, table, schema.required) if table is not None else None
+        registry.fast[data_type], registry.fast_items[data_type] = compiled or (None, None)
     try:
         timestamp = normalize_timestamp(obj.get("timestamp"))
     except ValueError as exc:

@@ -225,7 +225,9 @@ class Registry:
         self._directory = directory
         self._files = {p.stem: p for p in sorted(directory.glob("*.json"))}
         self.compiled: dict[str, Schema] = {}  # the hot path reads this directly
-        self.fast: dict[str, Any] = {}  # data type -> records.compile_check's function (or None), on first use
+        # data type -> the functions of records.compile_check (or None), made when the type is first seen
+        self.fast: dict[str, Any] = {}
+        self.fast_items: dict[str, Any] = {}
         self.known = tuple(sorted(self._files))
 
     def definition(self, name: str) -> dict[str, Any]:

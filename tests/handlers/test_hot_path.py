@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import records, schemas
+from handlers import formats, items, records, schemas
+from handlers.pipeline import FileItems
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = schemas.registry()
@@ -227,3 +228,25 @@ def test_long_jsonl_fractions_are_read_exactly(text, stored):
         assert isinstance(result, records.Rejected) and result.errors[0][0] == "value"
     else:
         assert result.attributes["value"] == {"N": stored}
+
+
+class GeneralFactory(items.ItemFactory):
+    """Builds valid records' items through ``accepted`` (as any overriding factory does): no fast items."""
+
+    def accepted(self, record, position):
+        return super().accepted(record, position)
+
+
+def test_fast_jsonl_items_equal_the_general_paths():
+    source = items.FileSource("b", "k.jsonl", "v", "FILE#x", "2024-05-01T00:00:00.000Z", 1_800_000_000, "us-east-1")
+    lines = [SENSOR, EVENT, {**SENSOR, "id": "s-2", "timestamp": "2024-05-01T14:00:00.123+02:00"}, SENSOR,
+             {**SENSOR, "id": "s-3", "value": 0.1 + 0.2}, {**SENSOR, "id": "big", "value": 10**40}, {"id": "x"},
+             {**EVENT, "id": "e-2", "properties": {"blob": "x" * 420_000}}, {**SENSOR, "recordId": "r"}]
+    data = b"\n".join(json.dumps(line).encode() for line in lines) + b"\n{not json\n"
+    found = {}
+    for factory in (items.ItemFactory(source, "sourceLine"), GeneralFactory(source, "sourceLine")):
+        outcomes = FileItems(factory, "jsonl", REGISTRY, 100).outcomes(formats.jsonl_records(iter([data]), 1 << 20))
+        found[type(factory)] = [(o[:4], o[5], orjson.loads(o[4])) for o in outcomes]
+    assert found[items.ItemFactory] == found[GeneralFactory]
+    assert [o[1] for o in found[items.ItemFactory]] == [True, True, True, False, True, True, False, False, False,
+                                                          False]
