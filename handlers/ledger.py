@@ -26,8 +26,36 @@ Attributes (operations tools read these; keep them stable)::
     leaseOwner    S  "<requestId>/<messageId>" of the invocation processing it;  leaseUntil  N  epoch ms
     failureReason S  a DLQ reason code (FAILED);  failureMessage  S
     expiresAt     N  TTL, epoch seconds (same retention as records)
+    duplicateOf   S  COMPLETED as a re-upload of identical bytes: the ``recordId`` of the ledger item of
+                     the version that was processed (its items say ``sourceFile`` = that id). processed,
+                     rejected, records and offset are copied from it, so records in = processed + rejected
+                     holds for this version too; nothing else was written for it.
 
 The ledger item has no ``dataType`` or ``processingStatus``, so it stays out of both GSIs.
+
+Content items: re-uploading the same bytes makes a new object version (a new ledger item) but must change
+nothing. S3 returns an object's stored checksum with GetObject (``ChecksumMode=ENABLED``; SDKs send CRC32 by
+default, S3 computes CRC64NVME when none is sent), so the content is known before anything is written. A
+completed file leaves one item under a *candidate* key derived from that checksum::
+
+    recordId      S  "CONTENT#" + sha256(objectKey + "\\0" + size + "\\0" + algorithm + ":" + checksum)
+    timestamp     S  "CONTENT" (not "LEDGER": tools that count ledger items by sort key must not see it)
+    itemType      S  "FILE_CONTENT"
+    ledgerId      S  ``recordId`` of the COMPLETED ledger item that processed these bytes
+    contentSha256 S  hex SHA-256 of the object's raw (stored, still compressed) bytes
+    objectKey, checksumAlgorithm, checksum   S;   objectSize  N
+    processed, rejected, records   N  the counts of that ledger item
+    updatedAt     S;   expiresAt  N  the records' TTL (when the records go, so does the shortcut)
+
+A 32-bit CRC is no identity (a collision would silently drop a file), so a new version whose candidate
+item exists is streamed once more and hashed with SHA-256 (nothing parsed, nothing written): only when that
+equals ``contentSha256`` and the original ledger item is COMPLETED is it marked COMPLETED with
+``duplicateOf``. Otherwise (a collision, no SHA-256 recorded, the original no longer COMPLETED) it is
+processed as any file, and its own completion replaces the content item. Limits: an object without a stored
+checksum is always processed; a file resumed from a byte offset (JSONL past a deadline) is never hashed
+whole, so it records no content item and a re-upload of it is processed again (same item keys for valid
+records, new ones for rejected records); FAILED files record none either. No item type here has
+``dataType`` or ``processingStatus``.
 
 A file is claimed with a conditional write that takes a lease: only one invocation works on a file at a
 time, COMPLETED and FAILED files are never claimed again (a re-delivery is a counted no-op; to reprocess a
@@ -46,12 +74,30 @@ IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 ITEM_TYPE = "FILE_LEDGER"
+CONTENT_ITEM_TYPE = "FILE_CONTENT"
+CONTENT_SORT_KEY = "CONTENT"
 
 
 def ledger_id(key: str, version_id: str | None, etag: str | None) -> str:
     """The ledger ``recordId`` of an object version, the same in every region."""
     version = version_id if version_id and version_id != "null" else f"etag:{etag or ''}"
     return "FILE#" + hashlib.sha256(f"{key}\0{version}".encode()).hexdigest()
+
+
+def content_id(key: str, size: int, algorithm: str, checksum: str) -> str:
+    """The candidate ``recordId`` of a content item: object key, size and S3's stored checksum. Only a
+    candidate: the SHA-256 stored in the item decides (see the module docstring)."""
+    text = f"{key}\0{size}\0{algorithm}:{checksum}"
+    return "CONTENT#" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A content item: which completed ledger item processed these bytes, and their SHA-256."""
+
+    ledger_id: str
+    sha256: str
+    expires_at: int
 
 
 @dataclass(slots=True)
@@ -147,6 +193,38 @@ class Ledger:
             return Claim("busy", current or Progress())
         return Claim("claimed", _progress(response["Attributes"]))
 
+    def content(self, cid: str) -> Content | None:
+        """The content item under a candidate key, or ``None``."""
+        key = {"recordId": {"S": cid}, "timestamp": {"S": CONTENT_SORT_KEY}}
+        item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        if not item or "ledgerId" not in item:
+            return None
+        return Content(ledger_id=item["ledgerId"].get("S", ""), sha256=item.get("contentSha256", {}).get("S", ""),
+                       expires_at=int(item.get("expiresAt", {}).get("N", "0")))
+
+    def record_content(
+        self, cid: str, lid: str, sha256: str, progress: Progress, obj: dict[str, Any], now_iso: str, expires_at: int
+    ) -> None:
+        """Point the content item at a version just COMPLETED (``obj``: objectKey, objectSize,
+        checksumAlgorithm, checksum). Unconditional: the last completed version with this checksum wins,
+        which is safe both ways, since a match is always confirmed by SHA-256."""
+        values: dict[str, Any] = {
+            ":type": {"S": CONTENT_ITEM_TYPE}, ":ledgerId": {"S": lid}, ":contentSha256": {"S": sha256},
+            ":processed": {"N": str(progress.processed)}, ":rejected": {"N": str(progress.rejected)},
+            ":records": {"N": str(progress.records)}, ":updatedAt": {"S": now_iso},
+            ":expiresAt": {"N": str(expires_at)},
+        }
+        for name, value in obj.items():
+            values[f":{name}"] = {"N": str(value)} if isinstance(value, int) else {"S": str(value)}
+        names = {f"#{n[1:]}": n[1:] for n in values if n != ":type"} | {"#itemType": "itemType"}
+        self.client.update_item(
+            TableName=self.table,
+            Key={"recordId": {"S": cid}, "timestamp": {"S": CONTENT_SORT_KEY}},
+            UpdateExpression="SET #itemType = :type, " + ", ".join(f"#{n[1:]} = {n}" for n in values if n != ":type"),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
     def read(self, lid: str) -> Progress | None:
         response = self.client.get_item(TableName=self.table, Key=self._key(lid), ConsistentRead=True)
         item = response.get("Item")
@@ -160,8 +238,10 @@ class Ledger:
         status: str = IN_PROGRESS,
         lease_until: int | None = None,
         failure: tuple[str, str] | None = None,
+        duplicate_of: str | None = None,
     ) -> None:
-        """Write progress (and a new status) if we still hold the lease; ``LeaseLost`` otherwise."""
+        """Write progress (and a new status) if we still hold the lease; ``LeaseLost`` otherwise.
+        ``duplicate_of``: the ledger id whose identical bytes this version is (with COMPLETED)."""
         values: dict[str, Any] = {
             ":status": {"S": status}, ":owner": {"S": self.owner}, ":now": {"S": now_iso},
             ":processed": {"N": str(progress.processed)}, ":rejected": {"N": str(progress.rejected)},
@@ -182,11 +262,14 @@ class Ledger:
         if failure is not None:
             values[":reason"], values[":message"] = {"S": failure[0]}, {"S": failure[1][:2000]}
             sets += ["#failureReason = :reason", "#failureMessage = :message"]
+        if duplicate_of is not None:
+            values[":duplicateOf"] = {"S": duplicate_of}
+            sets.append("#duplicateOf = :duplicateOf")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         names = {f"#{n}": n for n in (
             "status", "processed", "rejected", "records", "offset", "byteOffset", "lineOffset", "bytes",
             "durationMs", "updatedAt", "completedAt", "leaseOwner", "leaseUntil", "failureReason",
-            "failureMessage",
+            "failureMessage", "duplicateOf",
         ) if f"#{n}" in expression}
         try:
             self.client.update_item(

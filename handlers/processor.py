@@ -2,7 +2,10 @@
 
 For each object version a notification names: claim it in the ledger (a COMPLETED or FAILED version is a
 counted duplicate and changes nothing), stream it through reader -> validation -> items, write the items
-in batches, and mark it COMPLETED. It returns ``{"batchItemFailures": [...]}`` with the messages to retry:
+in batches, and mark it COMPLETED. A new version whose bytes equal those of a COMPLETED version of the same
+key (a re-upload; S3's stored checksum finds the candidate, SHA-256 confirms it, see ``ledger``) is marked
+COMPLETED with ``duplicateOf`` and is a counted duplicate too: nothing else is written for it.
+It returns ``{"batchItemFailures": [...]}`` with the messages to retry:
 
 - a permanent file problem (``FileFailure``): one DLQ message, ledger FAILED, the SQS message acknowledged;
 - a transient one (S3 read errors, the table failing after retries, another invocation holding the file,
@@ -197,6 +200,8 @@ class FileRun:
         self.unsaved_since = self.started  # start of the time not yet added to the ledger's durationMs
         self.new_processed = 0
         self.new_rejected = 0
+        self.content_key: str | None = None  # candidate content item (see ``ledger``), when S3 has a checksum
+        self.sha256: str | None = None  # of the whole object, when it was read from byte 0 in one pass
 
     def run(self) -> str:
         try:
@@ -236,24 +241,33 @@ class FileRun:
             if early_failure is not None:
                 raise early_failure
             assert fmt is not None
-            self.process(fmt)
+            original = self.process(fmt)
         except FileFailure as exc:
             return self.failed(exc)
         except (RetryLater, TableUnavailable, LeaseLost) as exc:
             return self.stopped(exc)
+        if original is not None:
+            return self.duplicate(*original)
         return self.completed()
 
     # -- the pipeline -------------------------------------------------------------------------------------
-    def process(self, fmt: formats.Format) -> None:
-        """Read, validate and write the file from its saved offset; raise to stop (see ``run``)."""
+    def process(self, fmt: formats.Format) -> tuple[str, Progress] | None:
+        """Read, validate and write the file from its saved offset; raise to stop (see ``run``).
+
+        Returns ``(ledger id, progress)`` of a COMPLETED version with identical bytes instead, having
+        written nothing, when this version is a re-upload (checked only before any record is written)."""
         start = self.progress
         by_byte = fmt.resumable_by_byte and start.byte_offset > 0 and start.offset > 0
         pseudonymizer = self.inv.pseudonymizer()  # first: without its key no record may be stored
-        with tracer.provider.in_subsegment("## s3 open") as segment:
-            segment.put_annotation("key", self.ref.key[:250])
-            self.stream = objects.open_object(self.inv.s3, self.ref, self.config.max_object_bytes,
-                                              start=start.byte_offset if by_byte else 0)
+        self.stream = self._open(0 if not by_byte else start.byte_offset)
         try:
+            if self.content_key is not None and start.offset == 0:
+                original = self._same_content()
+                if original is not None:
+                    return original
+                if self.stream.bytes_read:  # hashed whole and different (a CRC collision): read it again
+                    self.stream.close()
+                    self.stream = self._open(0)
             records = self._records(fmt, self.stream, by_byte)
             source = FileSource(
                 bucket=self.ref.bucket, key=self.ref.key, version_id=self.ref.version_id, ledger_id=self.lid,
@@ -272,8 +286,53 @@ class FileRun:
                                            first_index=start.offset if by_byte else 0)
             with tracer.provider.in_subsegment("## records"):
                 self._write(outcomes, track_bytes=fmt.resumable_by_byte)
+            self.sha256 = self.stream.sha256()
         finally:
             self.stream.close()
+        return None
+
+    def _open(self, start: int) -> objects.ObjectStream:
+        """Open the object at byte ``start``; from byte 0 its bytes are hashed as they are read, and S3's
+        stored checksum (if any) names the candidate content item."""
+        if getattr(self, "stream", None) is not None:  # a second read: count the first one's bytes now
+            self.progress.bytes += self._take_bytes()
+            self._bytes_counted = 0
+        with tracer.provider.in_subsegment("## s3 open") as segment:
+            segment.put_annotation("key", self.ref.key[:250])
+            stream = objects.open_object(self.inv.s3, self.ref, self.config.max_object_bytes, start=start)
+        stream.hash_from_start()
+        if stream.checksum is not None:
+            self.content_key = ledger.content_id(self.ref.key, stream.size, *stream.checksum)
+        return stream
+
+    def _same_content(self) -> tuple[str, Progress] | None:
+        """The COMPLETED version whose bytes this version repeats, or ``None``. The candidate comes from S3's
+        checksum; a match is confirmed by hashing this object whole (no parsing, no writes), since a CRC
+        collision must never drop a file. A failing lookup retries the file rather than risk a second copy."""
+        assert self.content_key is not None
+        try:
+            content = self.ledger.content(self.content_key)
+            if content is None or not content.sha256 or content.ledger_id == self.lid:
+                return None
+            if content.expires_at and content.expires_at <= time.time():  # the original's records are expiring
+                return None
+            original = self.ledger.read(content.ledger_id)
+        except Exception as exc:
+            self.inv.breaker.failure()
+            raise RetryLater("CONTENT_LOOKUP", f"reading the content item failed: {exc}") from exc
+        if original is None or original.status != ledger.COMPLETED:
+            return None
+        with tracer.provider.in_subsegment("## s3 hash"):
+            for _ in self.stream.chunks():
+                if self.inv.time_left_ms() <= 0:
+                    raise RetryLater("DEADLINE", "the deadline came while hashing a re-upload; retrying")
+        sha256 = self.stream.sha256()
+        if sha256 != content.sha256:
+            logger.warning("same key, size and S3 checksum as a completed file, but different bytes: processed",
+                           extra={"candidateOf": content.ledger_id})
+            count("ContentChecksumCollisions")
+            return None
+        return content.ledger_id, original
 
     def _records(self, fmt: formats.Format, stream: objects.ObjectStream, by_byte: bool) -> Iterator[Any]:
         """The reader chain for the file's format: S3 chunks -> gunzip -> text check -> records."""
@@ -348,13 +407,14 @@ class FileRun:
         progress.offset, progress.byte_offset, progress.line_offset = batch.checkpoint
 
     # -- endings ----------------------------------------------------------------------------------------
-    def _save(self, status: str, failure: tuple[str, str] | None = None, lease_until: int | None = None) -> None:
+    def _save(self, status: str, failure: tuple[str, str] | None = None, lease_until: int | None = None,
+              duplicate_of: str | None = None) -> None:
         self.progress.bytes += self._take_bytes()
         now = time.monotonic()
         self.progress.duration_ms += int((now - self.unsaved_since) * 1000)
         self.unsaved_since = now
         self.ledger.save(self.lid, self.progress, _iso(_now()), status=status, failure=failure,
-                         lease_until=lease_until)
+                         lease_until=lease_until, duplicate_of=duplicate_of)
 
     def _take_bytes(self) -> int:
         stream = getattr(self, "stream", None)
@@ -384,12 +444,53 @@ class FileRun:
             self.inv.breaker.failure()
             return RETRY
         count("FilesCompleted")
+        self._record_content()
         latency = _since(self.ref.event_time)
         if latency is not None:
             milliseconds("FileLatency", latency)
         logger.info("file completed", extra={"processed": self.progress.processed, "rejected": self.progress.rejected,
                                               "records": self.progress.records})
         return COMPLETED
+
+    def _record_content(self) -> None:
+        """Leave the content item that lets a re-upload of these bytes be skipped. Best effort: the file is
+        COMPLETED either way; without the item a re-upload is only processed again."""
+        stream = getattr(self, "stream", None)
+        if self.content_key is None or self.sha256 is None or stream is None or stream.checksum is None:
+            return
+        algorithm, checksum = stream.checksum
+        try:
+            self.ledger.record_content(
+                self.content_key, self.lid, self.sha256, self.progress,
+                {"objectKey": self.ref.key, "objectSize": stream.size, "checksumAlgorithm": algorithm,
+                 "checksum": checksum},
+                now_iso=_iso(_now()),
+                expires_at=_expires_at(self.progress.started_at, self.config.record_ttl_days),
+            )
+        except Exception:
+            logger.warning("recording the file's content identity failed; a re-upload is processed again",
+                           exc_info=True)
+
+    def duplicate(self, original_lid: str, original: Progress) -> str:
+        """Mark this version COMPLETED as a copy of ``original_lid``: its counts, so that records in =
+        processed + rejected holds per version, and nothing written but this ledger item."""
+        progress = self.progress
+        progress.processed, progress.rejected = original.processed, original.rejected
+        progress.offset, progress.byte_offset, progress.line_offset = original.records, 0, 0
+        try:
+            self._save(ledger.COMPLETED, duplicate_of=original_lid)
+        except LeaseLost:
+            logger.warning("lease lost before completion; another invocation finishes the file")
+            return RETRY
+        except Exception:
+            logger.exception("marking the re-upload COMPLETED failed; the message will be retried")
+            self.inv.breaker.failure()
+            return RETRY
+        logger.info("same bytes as a completed version; re-upload skipped as a duplicate",
+                    extra={"duplicateOf": original_lid, "records": original.records})
+        count("FilesDuplicate")
+        milliseconds("ProcessingTime", (time.monotonic() - self.started) * 1000)
+        return DUPLICATE
 
     def failed(self, exc: FileFailure) -> str:
         self._metrics()

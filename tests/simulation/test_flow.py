@@ -17,6 +17,7 @@ from tests.simulation.helpers import (
     event,
     gz,
     jsonl,
+    ledger,
     records_of,
     sensor,
     table,
@@ -107,18 +108,28 @@ def test_a_redelivered_notification_changes_nothing_and_counts_as_a_duplicate(pi
     assert_failed(pipeline, PRIMARY, prefix + "broken.json", versions["broken.json"], failures.NOT_JSON)
 
 
-@pytest.mark.xfail(strict=True, reason="handler: the ledger and rejected-item keys include the S3 version ID, so "
-                   "re-uploading the same bytes (a new version) is processed again: valid items are rewritten "
-                   "with the new version and rejected items are stored twice (see the simulation report)")
 def test_re_uploading_the_same_file_changes_nothing(pipeline, prefix):
+    """A re-upload of the same bytes is a new object version, so it has a ledger item of its own: COMPLETED,
+    ``duplicateOf`` the first version, with its counts. Nothing else is added or changed. (The report counts a
+    delivery as a duplicate when the version's ledger item was done before it, so the new version's first
+    delivery is not one; its re-delivery is.)"""
+    key = prefix + "again.jsonl"
     body = jsonl([sensor(f"{prefix}{i}", i) for i in range(10)] + [{"id": "bad"}])
-    pipeline.upload(PRIMARY, prefix + "again.jsonl", body)
+    first = pipeline.upload(PRIMARY, key, body)
     pipeline.drain(PRIMARY)
     before = table(pipeline, PRIMARY)
-    pipeline.upload(PRIMARY, prefix + "again.jsonl", body)
+    second = pipeline.upload(PRIMARY, key, body)
     report = pipeline.drain(PRIMARY)
-    assert report.file(prefix + "again.jsonl").duplicate_deliveries == 1
-    assert table(pipeline, PRIMARY) == before
+    assert report.file(key).status == "COMPLETED"
+    after = table(pipeline, PRIMARY)
+    assert {k: after[k] for k in before} == before, "not one item changed"
+    added = ledger(after, key, second)
+    assert set(after) - set(before) == {(added["recordId"], added["timestamp"])}, "only the new version's ledger"
+    assert added["duplicateOf"] == ledger(before, key, first)["recordId"]
+    assert (added["processed"], added["rejected"]) == (10, 1)
+    pipeline.notify(PRIMARY, key, second)
+    assert pipeline.drain(PRIMARY).file(key).duplicate_deliveries == 1
+    assert table(pipeline, PRIMARY) == after
 
 
 def test_an_unsupported_format_reaches_the_dlq_when_its_event_arrives(pipeline, prefix):
