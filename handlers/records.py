@@ -49,7 +49,6 @@ _INT_EXACT = float(2**53)  # orjson may hand a big integer over as a float: abov
 # the parse, e.g. one of 39 digits, which DynamoDB refuses: the line is then re-read exactly. Shorter ones
 # are the number as written (any decimal of up to 15 significant digits survives a double unchanged).
 _LONG_REPR = 16
-_FLOAT_LOW = 1e-130
 _UTC = dt.UTC
 _FRACTION_OR_END = (".", "Z", "+", "-")
 _PROCESSED = {"S": "PROCESSED"}
@@ -124,11 +123,12 @@ def check(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted |
 _MISSING = object()
 _INF = float("inf")
 # Per JSON type the fast path takes: its name in the generated code, the checks of a value ``v`` of that
-# type, and the attribute value ``fields`` would make of it.
+# type, and the attribute value ``fields`` would make of it. A float goes the fast way if its repr is short
+# and has no exponent: then it is between 1e-4 and 1e16 (or 0), inside DynamoDB's range, and not a big
+# integer rounded by the parse; anything else is for ``number`` to decide.
 _CONVERSIONS: dict[type, tuple[str, list[str], str]] = {
     str: ("str", [], '{"S": v}'),
-    float: ("float", ["if not (LOW <= abs(v) < EXACT or v == 0.0): return None", "n = repr(v)",
-                      "if len(n) >= LONG: return None"], '{"N": n}'),
+    float: ("float", ["n = repr(v)", 'if len(n) >= LONG or "e" in n: return None'], '{"N": n}'),
     int: ("int", ["n = repr(v)", "if len(n) > DIGITS: return None"], '{"N": n}'),
     bool: ("bool", [], '{"BOOL": v}'),
     type(None): ("NONE", [], '{"NULL": True}'),
@@ -159,7 +159,7 @@ def compile_check(
     if id_rule is None or str not in id_rule[0] or type_rule is None or not _string_passes(name, type_rule):
         return None  # no record of the type could pass
     namespace: dict[str, Any] = {
-        "MISSING": _MISSING, "plain": _plain, "Slow": _Slow, "LOW": _FLOAT_LOW, "EXACT": _INT_EXACT,
+        "MISSING": _MISSING, "plain": _plain, "Slow": _Slow,
         "DIGITS": MAX_DIGITS, "NONE": type(None), "normalize": normalize_timestamp, "new": tuple.__new__,
         "fromisoformat": _fromisoformat, "LAYOUT": _LAYOUT, "LONG": _LONG_REPR, "dumps": orjson.dumps,
         "Accepted": Accepted, "PROCESSED": _PROCESSED, "PREFIX": prefix, "NAME": name, "DATA_TYPE": {"S": name},
@@ -203,8 +203,8 @@ def compile_check(
             code.append(f"{indent}    pass" if field == "timestamp" else f"{indent}    {local} = {value}")
         code.append(f"{indent}else: return None" if branch == "elif" else f"{indent}return None")
         if field == "timestamp":  # normalize_timestamp, its commonest case inlined
-            code.append(f'{indent}if t is str and len(v) == 24 and v[23] == "Z" and v[4:20:3] == LAYOUT '
-                        "and v[20:23].isdigit():")
+            # (fromisoformat accepting it means 20:23 are the digits normalize_timestamp checks for)
+            code.append(f'{indent}if t is str and len(v) == 24 and v[23] == "Z" and v[4:20:3] == LAYOUT:')
             code.append(f"{indent}    try: fromisoformat(v)")
             code.append(f"{indent}    except ValueError: return None")
             code.append(f"{indent}    timestamp = v")
@@ -295,10 +295,9 @@ def _plain(value: Any, depth: int) -> dict[str, Any]:
     if kind is str:
         return {"S": value}
     if kind is float:
-        if _FLOAT_LOW <= abs(value) < _INT_EXACT or value == 0.0:
-            text = repr(value)
-            if len(text) < _LONG_REPR:
-                return {"N": text}
+        text = repr(value)
+        if len(text) < _LONG_REPR and "e" not in text:  # as in the generated check (_CONVERSIONS)
+            return {"N": text}
         raise _Slow
     if kind is int:
         text = repr(value)
