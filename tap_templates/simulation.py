@@ -292,7 +292,7 @@ class LocalPipeline:
     def _summary_scan(self, region: str) -> list[dict[str, Any]]:
         """Only the attributes the reports count: moto's cost per item is in serializing it."""
         names = {"#r": "recordId", "#t": "timestamp", "#f": "sourceFile", "#p": "processingStatus", "#s": "status",
-                 "#pr": "processed", "#rj": "rejected", "#a": "attempts"}
+                 "#pr": "processed", "#rj": "rejected", "#a": "attempts", "#d": "duplicateOf"}
         found = []
         for page in self.client("dynamodb", region).get_paginator("scan").paginate(
                 TableName=self.table, ConsistentRead=True, ProjectionExpression=", ".join(names),
@@ -529,7 +529,9 @@ class LocalPipeline:
                 file.ledger_processed = int(ledger.get("processed", {}).get("N", 0))
                 file.ledger_rejected = int(ledger.get("rejected", {}).get("N", 0))
                 file.attempts = int(ledger.get("attempts", {}).get("N", 0))
-            mine = [i for i in items if i.get("sourceFile", {}).get("S") == lid and "processingStatus" in i]
+            # A re-upload of identical bytes stores nothing of its own: its records are the original version's.
+            source = ledger.get("duplicateOf", {}).get("S", lid) if ledger is not None else lid
+            mine = [i for i in items if i.get("sourceFile", {}).get("S") == source and "processingStatus" in i]
             file.processed = sum(i["processingStatus"]["S"] == "PROCESSED" for i in mine)
             file.rejected = sum(i["processingStatus"]["S"] == "REJECTED" for i in mine)
             own = [letter for letter in letters if _letter_names(letter, file)]

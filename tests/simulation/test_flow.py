@@ -121,6 +121,7 @@ def test_re_uploading_the_same_file_changes_nothing(pipeline, prefix):
     second = pipeline.upload(PRIMARY, key, body)
     report = pipeline.drain(PRIMARY)
     assert report.file(key).status == "COMPLETED"
+    assert (report.file(key).processed, report.file(key).rejected) == (10, 1), "accounted through duplicateOf"
     after = table(pipeline, PRIMARY)
     assert {k: after[k] for k in before} == before, "not one item changed"
     added = ledger(after, key, second)

@@ -18,7 +18,7 @@ from tap_templates.errors import ConfigError
 
 @pytest.mark.parametrize(("name", "body", "expected"), [
     ("a.jsonl", b'{"a": 1}\n\n  \n{"a": 2}', 2),
-    ("a.ndjson.gz", gzip.compress(b"1\n2\n3\n"), 3),
+    ("a.ndjson.gz", gzip.compress(b"1\n2\n3\n", mtime=0), 3),
     ("a.csv", b"id,x\n1,2\n\n3,4\n", 2),
     ("a.csv", b'id,x\n1,"two\nlines"\n', 1),
     ("a.json", b"[1, 2, 3]", 3),
