@@ -75,8 +75,10 @@ class FileItems:
         reject = self._reject
         registry = self.registry
         # Valid records' items straight from the generated check, unless the factory builds them its own way
-        # (a subclass overriding ``accepted``, e.g. pseudonymizing fields).
-        fast_items = registry.fast_items if type(factory).accepted is ItemFactory.accepted else {}
+        # (a subclass overriding ``accepted``, e.g. pseudonymizing fields); one item function per data type
+        # for this file (each refills its own dicts: records.compile_check).
+        makers = registry.fast_items if type(factory).accepted is ItemFactory.accepted else {}
+        fast_items: dict[str, Any] = {}
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
         first_position = self.recent.first_position
         max_item = items_module.MAX_ITEM_BYTES
@@ -99,7 +101,9 @@ class FileItems:
                         else:
                             data_type = value.get("dataType") if type(value) is dict else None
                             make = fast_items.get(data_type) if type(data_type) is str else None
-                            found = make(value, position_name, position, tail) if make is not None else None
+                            if make is None and type(data_type) is str and makers.get(data_type) is not None:
+                                make = fast_items[data_type] = makers[data_type](position_name, tail)
+                            found = make(value, position) if make is not None else None
                             if found is None:  # (the generated check has said no already: the general path)
                                 result = check(value, registry, payload) if make is None else check_slowly(
                                     value, registry, payload)

@@ -122,19 +122,21 @@ def check(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted |
 
 _MISSING = object()
 _INF = float("inf")
-# Per JSON type the fast path takes: its name in the generated code, the checks of a value ``v`` of that
-# type, and the attribute value ``fields`` would make of it. A float goes the fast way if its repr is short
+# Per JSON type the fast path takes: its name in the generated code, the attribute type it becomes, the checks
+# of a value ``v`` of that type, and the attribute's value. A float goes the fast way if its repr is short
 # and has no exponent: then it is between 1e-4 and 1e16 (or 0), inside DynamoDB's range, and not a big
-# integer rounded by the parse; anything else is for ``number`` to decide.
-_CONVERSIONS: dict[type, tuple[str, list[str], str]] = {
-    str: ("str", [], '{"S": v}'),
-    float: ("float", ["n = repr(v)", 'if len(n) >= LONG or "e" in n: return None'], '{"N": n}'),
-    int: ("int", ["n = repr(v)", "if len(n) > DIGITS: return None"], '{"N": n}'),
-    bool: ("bool", [], '{"BOOL": v}'),
-    type(None): ("NONE", [], '{"NULL": True}'),
-    dict: ("dict", ["try: a = plain(v, 1)", "except (Slow, RecursionError): return None"], "a"),
-    list: ("list", ["try: a = plain(v, 1)", "except (Slow, RecursionError): return None"], "a"),
+# integer rounded by the parse; anything else is for ``number`` to decide. Objects and arrays (``a``) are
+# converted by ``_plain``.
+_CONVERSIONS: dict[type, tuple[str, str, list[str], str]] = {
+    str: ("str", "S", [], "v"),
+    float: ("float", "N", ["n = repr(v)", 'if len(n) >= LONG or "e" in n: return None'], "n"),
+    int: ("int", "N", ["n = repr(v)", "if len(n) > DIGITS: return None"], "n"),
+    bool: ("bool", "BOOL", [], "v"),
+    type(None): ("NONE", "NULL", [], "True"),
+    dict: ("dict", "M", ["try: a = plain(v, 1)", "except (Slow, RecursionError): return None"], "a"),
+    list: ("list", "L", ["try: a = plain(v, 1)", "except (Slow, RecursionError): return None"], "a"),
 }
+_NESTED = ("M", "L")  # ``_plain`` returns the whole attribute value of these
 
 
 def compile_check(
@@ -142,15 +144,22 @@ def compile_check(
 ) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     """``check`` for records of data type ``name`` that are plainly valid, generated from its fast table.
 
-    The first function returns the record's ``Accepted``, equal to what ``check_slowly`` returns, or
-    ``None`` for anything it does not decide itself (then ``check_slowly`` does). The second,
-    ``(obj, position_name, position, tail)``, returns the item's key and bytes as ``ItemFactory.accepted``
-    would make them from that ``Accepted``, or ``None``: the pipeline's JSONL loop uses it. Both are Python
-    source, a straight run of checks per property, as fastjsonschema generates validators: a loop over the
-    record with table lookups per field costs more than the checks. The item is built by one dict display,
-    sized once. A missing required field fails its type test (the placeholder is no JSON type); a field the
-    table does not have, such as a name the processor sets itself, fails the final count of fields. ``None``
-    if the type's records could never be accepted this way (no ``id``, ``dataType`` or ``timestamp``).
+    Returns two functions, or ``None`` if the type's records could never be accepted this way (no ``id``,
+    ``dataType`` or ``timestamp``, or a ``dataType`` rule its own name fails):
+
+    - ``check_fast(obj)``: the record's ``Accepted``, equal to what ``check_slowly`` returns, or ``None`` for
+      anything it does not decide itself (then ``check_slowly`` does);
+    - ``item_maker(position_name, tail)``, for the pipeline's JSONL loop: a function ``(obj, position)``
+      returning the item's key and bytes as ``ItemFactory.accepted`` makes them from that ``Accepted`` (the
+      position attribute, then the file's common attributes ``tail``), or ``None``. It keeps one item dict
+      and the attribute values' dicts and refills them for every record, where ``check_fast`` makes a dozen
+      new dicts per record: they never leave the function (only the bytes do), so one maker per file and
+      reader, used by one thread, is safe.
+
+    Both are Python source, a straight run of checks per property, as fastjsonschema generates validators: a
+    loop over the record with table lookups per field costs more than the checks. A missing required field
+    fails its type test (the placeholder is no JSON type); a field the table does not have, such as a name
+    the processor sets itself, fails the final count of fields.
     """
     if not {"id", "dataType", "timestamp"} <= required:
         return None
@@ -159,48 +168,98 @@ def compile_check(
     if id_rule is None or str not in id_rule[0] or type_rule is None or not _string_passes(name, type_rule):
         return None  # no record of the type could pass
     namespace: dict[str, Any] = {
-        "MISSING": _MISSING, "plain": _plain, "Slow": _Slow,
-        "DIGITS": MAX_DIGITS, "NONE": type(None), "normalize": normalize_timestamp, "new": tuple.__new__,
-        "fromisoformat": _fromisoformat, "LAYOUT": _LAYOUT, "LONG": _LONG_REPR, "dumps": orjson.dumps,
-        "Accepted": Accepted, "PROCESSED": _PROCESSED, "PREFIX": prefix, "NAME": name, "DATA_TYPE": {"S": name},
+        "MISSING": _MISSING, "plain": _plain, "Slow": _Slow, "DIGITS": MAX_DIGITS, "NONE": type(None),
+        "normalize": normalize_timestamp, "new": tuple.__new__, "fromisoformat": _fromisoformat,
+        "LAYOUT": _LAYOUT, "LONG": _LONG_REPR, "dumps": orjson.dumps, "Accepted": Accepted,
+        "PROCESSED": _PROCESSED, "PREFIX": prefix, "NAME": name, "DATA_TYPE": {"S": name},
         "ID_LIMIT": MAX_KEY_BYTES // 4 - len(prefix),  # so the key fits 2,048 bytes whatever the characters
     }
+    fields = [(n, field, rule) for n, (field, rule) in enumerate(table.items()) if field not in RESERVED]
     code = ["def check_fast(obj):"]
-    required_values: list[tuple[str, str]] = []
-    optional_values: list[tuple[str, str]] = []
-    for number, (field, (types, low, high, allowed)) in enumerate(table.items()):
-        if field in RESERVED:
-            continue
-        key, local = repr(field), f"a{number}"
-        (required_values if field in required else optional_values).append((key, local))
+    code += _field_checks(fields, required, namespace, reuse=False)
+    entries = [f"{field!r}: a{n}" for n, field, _ in fields if field in required]
+    entries += ['"recordId": {"S": record_id}', '"processingStatus": PROCESSED']
+    code.append(f"    item = {{{', '.join(entries)}}}")
+    code += [f"    if a{n} is not MISSING: item[{field!r}] = a{n}" for n, field, _ in fields if field not in required]
+    code.append("    if len(item) != len(obj) + 2: return None")
+    code.append("    return new(Accepted, (NAME, record_id, timestamp, item))")
+
+    code.append("def item_maker(position_name, tail):")
+    values = {field: "DATA_TYPE" if field == "dataType" else f"a{n}" if _reusable(field, rule[0]) else "None"
+              for n, field, rule in fields}
+    code += [f'    a{n} = {{"{_reusable(field, rule[0])}": None}}' for n, field, rule in fields
+             if values[field] == f"a{n}"]
+    code += ['    record_key = {"S": None}', '    position_value = {"N": None}']
+    entries = [f"{field!r}: {values[field]}" for _, field, _ in fields if field in required]
+    entries += ['"recordId": record_key', '"processingStatus": PROCESSED', "position_name: position_value"]
+    code.append(f"    item = {{{', '.join(entries)}}}")
+    code.append("    def item_fast(obj, position):")
+    code += [f"    {line}" for line in _field_checks(fields, required, namespace, reuse=True)]
+    code.append('        record_key["S"] = record_id')
+    code.append('        position_value["N"] = str(position)')
+    code.append("        if len(item) != len(obj) + 3: return None")
+    code.append("        return (record_id, timestamp), dumps(item)[:-1] + tail")
+    code.append("    return item_fast")
+    exec("\n".join(code), namespace)  # the source is built above from the schema's own table
+    return namespace["check_fast"], namespace["item_maker"]
+
+
+def _reusable(field: str, types: frozenset[type]) -> str | None:
+    """The one attribute type a field always becomes (its dict can be refilled), or ``None``."""
+    if field == "timestamp":  # stored normalized, whatever its JSON type
+        return "S"
+    kinds = {_CONVERSIONS[kind][1] for kind in types}
+    return kinds.pop() if len(kinds) == 1 and not kinds & set(_NESTED) else None
+
+
+def _field_checks(fields: list[tuple[int, str, FieldRule]], required: frozenset[str], namespace: dict[str, Any],
+                  reuse: bool) -> list[str]:
+    """The checks of every field, leaving ``record_id``, ``timestamp`` and the attribute values: in ``a<n>``
+    (``MISSING`` for an absent optional field), or with ``reuse``, refilled into ``a<n>`` and set in ``item``."""
+    code = []
+    for n, field, (types, low, high, allowed) in fields:
+        key, local = repr(field), f"a{n}"
+        kind = _reusable(field, types) if reuse else None
+
+        def store(attribute: str, value: str, local: str = local, kind: str | None = kind, key: str = key) -> str:
+            if kind is not None:
+                return f'{local}["{attribute}"] = {value}'
+            nested = attribute in _NESTED
+            if reuse:
+                return f"item[{key}] = {value if nested else f'{{{attribute!r}: {value}}}'}"
+            return f"{local} = {value if nested else f'{{{attribute!r}: {value}}}'}"
+
         if field == "dataType":  # only called for records of this type, whose name passes the rule (above)
-            code.append(f"    {local} = DATA_TYPE")
+            code.append("    pass" if reuse else f"    {local} = DATA_TYPE")
             continue
         code.append(f"    v = obj.get({key}, MISSING)")
         indent = "    "
         if field not in required:
-            code.append(f"    if v is MISSING: {local} = MISSING")
+            absent = f"item.pop({key}, None)" if reuse else f"{local} = MISSING"
+            code.append(f"    if v is MISSING: {absent}")
             code.append("    else:")
             indent = "        "
+            if kind is not None:
+                code.append(f"{indent}item[{key}] = {local}")
         if field == "id":  # a non-empty string short enough for the key, and what its rule says
             code.append(f"{indent}if type(v) is not str or not v or len(v) > ID_LIMIT: return None")
             code.extend(f"{indent}{line}" for line in _string_checks(low if low > 1 else 0, high, allowed,
-                                                                       f"ALLOWED{number}", namespace))
-            code.append(f'{indent}{local} = {{"S": v}}')
+                                                                       f"ALLOWED{n}", namespace))
+            code.append(f"{indent}{store('S', 'v')}")
             code.append(f"{indent}record_id = PREFIX + v")
             continue
         code.append(f"{indent}t = type(v)")
         branch = "if"
-        for kind, (type_name, checks, value) in _CONVERSIONS.items():
-            if kind not in types:
+        for python_type, (type_name, attribute, checks, value) in _CONVERSIONS.items():
+            if python_type not in types:
                 continue
             code.append(f"{indent}{branch} t is {type_name}:")
             branch = "elif"
-            if kind is str:
-                checks = _string_checks(low, high, allowed, f"ALLOWED{number}", namespace)
+            if python_type is str:
+                checks = _string_checks(low, high, allowed, f"ALLOWED{n}", namespace)
             code.extend(f"{indent}    {line}" for line in checks)
             # the timestamp is checked as its rule says, and stored normalized (below)
-            code.append(f"{indent}    pass" if field == "timestamp" else f"{indent}    {local} = {value}")
+            code.append(f"{indent}    pass" if field == "timestamp" else f"{indent}    {store(attribute, value)}")
         code.append(f"{indent}else: return None" if branch == "elif" else f"{indent}return None")
         if field == "timestamp":  # normalize_timestamp, its commonest case inlined
             # (fromisoformat accepting it means 20:23 are the digits normalize_timestamp checks for)
@@ -211,24 +270,8 @@ def compile_check(
             code.append(f"{indent}else:")
             code.append(f"{indent}    try: timestamp = normalize(v)")
             code.append(f"{indent}    except ValueError: return None")
-            code.append(f'{indent}{local} = {{"S": timestamp}}')
-    body = code[1:]
-    entries = [f"{key}: {local}" for key, local in required_values]
-    entries += ['"recordId": {"S": record_id}', '"processingStatus": PROCESSED']
-    code.append(f"    item = {{{', '.join(entries)}}}")
-    code.extend(f"    if {local} is not MISSING: item[{key}] = {local}" for key, local in optional_values)
-    code.append("    if len(item) != len(obj) + 2: return None")
-    code.append("    return new(Accepted, (NAME, record_id, timestamp, item))")
-    # The same checks, ending in the item's bytes as ``ItemFactory.accepted`` makes them (position attribute,
-    # then the file's common attributes after the record's own), for the pipeline's JSONL loop.
-    code += ["def item_fast(obj, position_name, position, tail):", *body]
-    entries.append('position_name: {"N": str(position)}')
-    code.append(f"    item = {{{', '.join(entries)}}}")
-    code.extend(f"    if {local} is not MISSING: item[{key}] = {local}" for key, local in optional_values)
-    code.append("    if len(item) != len(obj) + 3: return None")
-    code.append("    return (record_id, timestamp), dumps(item)[:-1] + tail")
-    exec("\n".join(code), namespace)  # the source is built above from the schema's own table
-    return namespace["check_fast"], namespace["item_fast"]
+            code.append(f"{indent}{store('S', 'timestamp')}")
+    return code
 
 
 def _string_checks(low: int, high: float, allowed: frozenset[str] | None, name: str, namespace: dict[str, Any]

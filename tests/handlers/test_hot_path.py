@@ -250,3 +250,27 @@ def test_fast_jsonl_items_equal_the_general_paths():
     assert found[items.ItemFactory] == found[GeneralFactory]
     assert [o[1] for o in found[items.ItemFactory]] == [True, True, True, False, True, True, False, False, False,
                                                           False]
+
+
+def test_fast_items_refill_their_dicts_without_leaking_between_records(tmp_path):
+    """The item function of a file reuses its dicts: an optional field absent, a record failing half-way, or a
+    field of several types must not carry anything over into the next record's item."""
+    registry = custom_registry({**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"],
+                                                              "mixed": {"type": ["string", "number", "object"]}}},
+                               tmp_path)
+    source = items.FileSource("b", "k.jsonl", None, "FILE#x", "2024-05-01T00:00:00.000Z", 1_800_000_000, "us-east-1")
+    records_ = [
+        {**CUSTOM, "id": "1", "mixed": "text"}, {**CUSTOM, "id": "2", "mixed": 5}, {**CUSTOM, "id": "3"},
+        {k: v for k, v in CUSTOM.items() if k not in ("code", "count")} | {"id": "4", "mixed": {"a": [1]}},
+        {**CUSTOM, "id": "5", "count": "not an int"}, {**CUSTOM, "id": "6", "code": "x"},
+        {k: v for k, v in CUSTOM.items() if k != "flag"} | {"id": "7"}, {**CUSTOM, "id": "8", "flag": True},
+        {**CUSTOM, "id": "9", "timestamp": "2024-05-01T14:00:00.000+02:00", "mixed": 2.5},
+    ]
+    data = b"\n".join(json.dumps(record).encode() for record in records_)
+    found = {}
+    for factory in (items.ItemFactory(source, "sourceLine"), GeneralFactory(source, "sourceLine")):
+        outcomes = FileItems(factory, "jsonl", registry, 100).outcomes(formats.jsonl_records(iter([data]), 1 << 20))
+        found[type(factory)] = [(o[:4], o[5], orjson.loads(o[4])) for o in outcomes]
+    assert found[items.ItemFactory] == found[GeneralFactory]
+    assert [o[1] for o in found[items.ItemFactory]] == [True] * 4 + [False, False] + [True] * 3
+    assert registry.fast_items["custom"] is not None
