@@ -10,11 +10,12 @@ what JSON allows: numbers beyond 38 significant digits or outside 1E-130..9.9999
 empty attribute names, nesting deeper than 32 levels. Such a record is rejected, never sent.
 
 The hot path (``parse_line`` + ``check``) is tuned: orjson to parse, exact type checks instead of isinstance,
-no Decimal on the way to the item, and for schemas simple enough to have ``Schema.fast_fields`` one walk
-over the record that validates and converts together, with no error paths built. Whatever that walk cannot
-decide on its own (a rejection, a big number, an unusual timestamp) is decided again from scratch by
-``check_slowly``, the general path, so both give the same result for every record (a property the tests
-check); the fast one only skips work for the records that are obviously fine, which is nearly all of them.
+no Decimal on the way to the item, and for schemas simple enough to have ``Schema.fast_fields`` a function
+generated per data type (``compile_check``) that validates and converts in one straight run, with no error
+paths built. Whatever it cannot decide on its own (a rejection, a long number, an unusual timestamp) is
+decided again from scratch by ``check_slowly``, the general path, so both give the same result for every
+record (a property the tests check); the fast one only skips work for the records that are obviously fine,
+which is nearly all of them.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ _MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 _INT_EXACT = float(2**53)  # orjson may hand a big integer over as a float: above this, re-parse exactly
 # A double's shortest repr this long (16+ characters: about 15+ digits) may be a longer decimal rounded by
 # the parse, e.g. one of 39 digits, which DynamoDB refuses: the line is then re-read exactly. Shorter ones
-# are the number as written (any decimal of up to 15 significant digits survives a double unchanged).
+# are taken as written: any decimal of up to 15 significant digits survives a double unchanged. (A longer
+# decimal within a rounding error of a short one, such as 0.10000000000000001 for 0.1, is stored short.)
 _LONG_REPR = 16
 _UTC = dt.UTC
 _FRACTION_OR_END = (".", "Z", "+", "-")
