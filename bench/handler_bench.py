@@ -50,8 +50,9 @@ ENVIRONMENT = {  # what the template and the runtime set, with fake credentials;
 TARGETS = {"record_path": 0.6, "whole_path": 5.0, "rss": 1.2, "requests": 40, "import": 1.3}
 MB = 1000 * 1000
 
-for _name, _value in ENVIRONMENT.items():  # before the handler is imported: Powertools reads it at import
-    os.environ.setdefault(_name, _value)
+# Before the handler is imported (Powertools reads its settings then). Fake credentials always: nothing leaves
+# this process, and the run must not depend on (or sign with) whatever credentials the shell holds.
+os.environ.update(ENVIRONMENT)
 sys.path.insert(0, str(ROOT))
 
 
@@ -139,7 +140,7 @@ class Network:
 
     S3 GetObject streams ``objects[key]`` (a path or bytes); DynamoDB answers BatchWriteItem with no
     unprocessed items and UpdateItem (the ledger) with a fresh claim; SQS SendMessage is accepted. Calls are
-    counted by operation; ``bodies`` keeps the last ledger update (its counts are checked).
+    counted by operation; ``last_ledger_update`` keeps the body of the last progress save (its counts).
     """
 
     def __init__(self) -> None:
@@ -283,16 +284,20 @@ def whole_path(data: bytes, repeat: int) -> tuple[float, dict[str, int], int]:
 
     os.environ["WRITE_CONCURRENCY"] = "0"
     settings.current.cache_clear()
-    network = network_for_handler()
-    network.objects["bench.jsonl"] = data
-    run_handler(network, "bench.jsonl", len(data))  # warm: clients, schemas, first connection
-    network.calls.clear()
-    seconds, counts = cpu(lambda: run_handler(network, "bench.jsonl", len(data)), repeat)
-    requests = network.calls.get("BatchWriteItem", 0) // repeat
-    network.objects["thousand.jsonl"] = dataset(1000)
-    network.calls.clear()
-    run_handler(network, "thousand.jsonl", len(network.objects["thousand.jsonl"]))
-    per_thousand = network.calls.get("BatchWriteItem", 0)
+    try:
+        network = network_for_handler()
+        network.objects["bench.jsonl"] = data
+        run_handler(network, "bench.jsonl", len(data))  # warm: clients, schemas, first connection
+        network.calls.clear()
+        seconds, counts = cpu(lambda: run_handler(network, "bench.jsonl", len(data)), repeat)
+        requests = network.calls.get("BatchWriteItem", 0) // repeat
+        network.objects["thousand.jsonl"] = dataset(1000)
+        network.calls.clear()
+        run_handler(network, "thousand.jsonl", len(network.objects["thousand.jsonl"]))
+        per_thousand = network.calls.get("BatchWriteItem", 0)
+    finally:  # the RSS children run with the default settings
+        del os.environ["WRITE_CONCURRENCY"]
+        settings.current.cache_clear()
     return seconds, {**counts, "batch_write_requests": requests}, per_thousand  # type: ignore[dict-item]
 
 
@@ -337,7 +342,10 @@ def rss_child(path: str) -> None:
     status = Path("/proc/self/status")
     hwm = [line.split()[1] for line in status.read_text().splitlines() if line.startswith("VmHWM")] \
         if status.exists() else []
-    print(json.dumps({**counts, "seconds": time.perf_counter() - start, "vm_hwm_kb": int(hwm[0]) if hwm else None}))
+    from handlers import settings
+
+    print(json.dumps({**counts, "seconds": time.perf_counter() - start, "vm_hwm_kb": int(hwm[0]) if hwm else None,
+                      "write_concurrency": settings.current().write_concurrency}))
 
 
 # Measures the child's peak from a small process: on Linux a child's ru_maxrss starts at the peak of the
@@ -351,15 +359,17 @@ def peak_rss(size: int, directory: Path) -> dict[str, float]:
     path = directory / f"bench-{size}.jsonl"
     try:
         written = write_file(path, size)
+        env = {name: value for name, value in os.environ.items() if name != "WRITE_CONCURRENCY"}  # the default
         out = subprocess.run([sys.executable, "-c", LAUNCHER, sys.executable, __file__, "--rss-child", str(path)],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True, check=True, env=env)
         *_, report_line, rusage_line = out.stdout.strip().splitlines()
         maxrss_kb, code = (int(word) for word in rusage_line.split())
         if code != 0:
             raise RuntimeError(f"the RSS child failed on {size} bytes (exit {code}): {out.stderr[-2000:]}")
         report = json.loads(report_line)
         return {"file_mb": written / MB, "peak_rss_mb": maxrss_kb * 1024 / MB, "records": report["records"],
-                "vm_hwm_mb": (report["vm_hwm_kb"] or 0) * 1024 / MB, "seconds": report["seconds"]}
+                "vm_hwm_mb": (report["vm_hwm_kb"] or 0) * 1024 / MB, "seconds": report["seconds"],
+                "write_concurrency": report["write_concurrency"]}
     finally:
         path.unlink(missing_ok=True)
 
