@@ -12,9 +12,10 @@ as the number a JSON file would have carried.
 Faster still, for schemas as simple as the shipped ones (a closed set of properties, each constrained only by
 ``type``, ``minLength``/``maxLength``, ``const`` or ``enum`` of strings), ``Schema.fast_fields`` is a table
 from property name to what it allows, from which ``records.compile_check`` generates a function that
-validates and converts a record in one run over its fields, without calling the validator at all. The table only ever accepts what the full validator
-accepts; anything it cannot decide (another keyword, a missing property, a value of another type) goes
-the way above, so the outcome of every record is the same with or without it.
+validates and converts a record in one run over its fields, without calling the validator at all. The
+table only ever accepts what the full validator accepts; anything it cannot decide (another keyword, a
+missing property, a value of another type) goes the way above, so the outcome of every record is the same
+with or without it.
 """
 
 from __future__ import annotations
