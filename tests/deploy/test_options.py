@@ -4,11 +4,10 @@ checks made before anything is sent (operation preferences, the manifest)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import pytest
 
-from tap_templates import deploy
+from tap_templates import deploy, packaging
 from tap_templates.config import load_config
 from tap_templates.errors import ConfigError
 from tap_templates.render import render
@@ -24,11 +23,7 @@ def config_with(tmp_path, extra: str):
     return config
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tap_templates.packaging") is None,
-                    reason="tap_templates.packaging (scripts/package.py's library) is not in this tree yet")
 def test_the_packaged_zip_is_built_and_deployed_by_default(aws, cli, tmp_path):
-    from tap_templates import packaging
-
     _, expected_sha = packaging.build_zip(tmp_path)
     assert cli("roles", "--env", "dev").code == 0
     result = cli("--env", "dev")
