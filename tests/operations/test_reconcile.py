@@ -104,7 +104,7 @@ def test_backfill_sends_a_lost_event_again_and_the_processor_completes_the_file(
     start = since_start()
     version = pipeline.upload(PRIMARY, "lost/event.jsonl", jsonl("e", 5))
     sqs = pipeline.client("sqs", PRIMARY)
-    sqs.purge_queue(QueueUrl=pipeline.queue_url(PRIMARY))  # the notification is lost
+    pipeline.empty_queue(PRIMARY)  # the notification is lost
     assert pipeline.drain(PRIMARY).files == []
 
     report = reconcile.run(env, start, dt.datetime.now(dt.UTC))
