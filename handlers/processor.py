@@ -432,16 +432,22 @@ class FileRun:
             count("UnprocessedRetries", stats.unprocessed_retries)
         milliseconds("ProcessingTime", (time.monotonic() - self.started) * 1000)
 
-    def completed(self) -> str:
-        self._metrics()
+    def _mark_completed(self, duplicate_of: str | None = None) -> bool:
+        """Save the COMPLETED ledger item; False (the message is retried) when the lease or the table fails."""
         try:
-            self._save(ledger.COMPLETED)
+            self._save(ledger.COMPLETED, duplicate_of=duplicate_of)
         except LeaseLost:
             logger.warning("lease lost before completion; another invocation finishes the file")
-            return RETRY
+            return False
         except Exception:
             logger.exception("marking the file COMPLETED failed; the message will be retried")
             self.inv.breaker.failure()
+            return False
+        return True
+
+    def completed(self) -> str:
+        self._metrics()
+        if not self._mark_completed():
             return RETRY
         count("FilesCompleted")
         self._record_content()
@@ -477,14 +483,7 @@ class FileRun:
         progress = self.progress
         progress.processed, progress.rejected = original.processed, original.rejected
         progress.offset, progress.byte_offset, progress.line_offset = original.records, 0, 0
-        try:
-            self._save(ledger.COMPLETED, duplicate_of=original_lid)
-        except LeaseLost:
-            logger.warning("lease lost before completion; another invocation finishes the file")
-            return RETRY
-        except Exception:
-            logger.exception("marking the re-upload COMPLETED failed; the message will be retried")
-            self.inv.breaker.failure()
+        if not self._mark_completed(duplicate_of=original_lid):
             return RETRY
         logger.info("same bytes as a completed version; re-upload skipped as a duplicate",
                     extra={"duplicateOf": original_lid, "records": original.records})
