@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -45,6 +44,8 @@ from typing import Any
 
 from tap_templates import deploy, emulator, naming, regions
 from tap_templates.config import PipelineConfig
+from tap_templates.operations.ledger import LEDGER_SORT_KEY, ledger_id
+from tap_templates.operations.ledger import key as ledger_key
 from tap_templates.render import render
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -52,7 +53,6 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 # Variables that would send boto3 to real credentials (or slow it down looking for them).
 _CREDENTIAL_LOOKUPS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
-LEDGER_SORT_KEY = "LEDGER"  # the file ledger's sort key (handlers/ledger.py); tested, not imported
 REDRIVEN = "RETRIES_EXHAUSTED"  # DLQ reason shown for a notification the redrive policy moved (as the ops tools)
 
 
@@ -503,7 +503,7 @@ class LocalPipeline:
 
     def _ledger_key(self, ref: tuple[str, str, str | None, str | None]) -> dict[str, Any]:
         _bucket, key, version_id, etag = ref
-        return {"recordId": {"S": ledger_id(key, version_id, etag)}, "timestamp": {"S": LEDGER_SORT_KEY}}
+        return ledger_key(ledger_id(key, version_id, etag))
 
     def _ledger_status(self, region: str, ref: tuple[str, str, str | None, str | None]) -> str | None:
         item = self.client("dynamodb", region).get_item(TableName=self.table, Key=self._ledger_key(ref),
@@ -632,12 +632,6 @@ def start(cfg: PipelineConfig, endpoint_url: str | None = None) -> Iterator[Loca
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
-
-
-def ledger_id(key: str, version_id: str | None, etag: str | None) -> str:
-    """The file ledger's ``recordId`` of an object version (the contract of handlers/ledger.py, tested)."""
-    version = version_id if version_id and version_id != "null" else f"etag:{etag or ''}"
-    return "FILE#" + hashlib.sha256(f"{key}\0{version}".encode()).hexdigest()
 
 
 def _objects(body: str) -> list[tuple[str, str, str | None, str | None]]:
