@@ -18,7 +18,9 @@ from typing import TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tap_templates import cli, config, deploy
+from tap_templates import cli, config
+from tap_templates.deploy import artifacts, destroy, manifest, plan, stacksets, targets
+from tap_templates.deploy.aws import Aws, connect
 from tap_templates.errors import ConfigError
 from tap_templates.render import render
 
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def account_id(value: str) -> str:
     try:
-        return deploy.check_account_id(value)
+        return targets.check_account_id(value)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -62,7 +64,7 @@ class StatusLine:
     def __init__(self, out: TextIO) -> None:
         self.out, self.live, self.last = out, out.isatty(), ""
 
-    def __call__(self, progress: deploy.Progress) -> None:
+    def __call__(self, progress: stacksets.OperationProgress) -> None:
         text = f"  {progress.stack_set}: {progress.action} {progress.status} ({progress.elapsed:.0f} s)"
         if self.live:
             self.out.write("\r\033[K" + text + ("\n" if progress.done else ""))
@@ -72,7 +74,7 @@ class StatusLine:
         self.last = "" if progress.done else progress.status
 
 
-def print_summary(rows: Sequence[deploy.SummaryRow], out: TextIO) -> None:
+def print_summary(rows: Sequence[stacksets.SummaryRow], out: TextIO) -> None:
     if not rows:
         print("no StackSet instances", file=out)
         return
@@ -98,18 +100,18 @@ def confirm(question: str, expected: str) -> bool:
     return input(question).strip() == expected
 
 
-def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deploy.Aws) -> int:
+def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
     rendering = render(cfg)
-    for note in deploy.check_manifest(cfg, rendering, None if args.config else ROOT / "build"):
+    for note in manifest.check_manifest(cfg, rendering, None if args.config else ROOT / "build"):
         print(note)
-    chosen = deploy.targets(cfg, aws.account, args.accounts, args.organizational_units)
-    deploy.check_roles(cfg, aws, chosen)
+    chosen = targets.targets(cfg, aws.account, args.accounts, args.organizational_units)
+    plan.check_roles(cfg, aws, chosen)
     with tempfile.TemporaryDirectory() as work:
-        zip_path, code_sha = deploy.load_code_zip(args.code_zip, Path(work))
+        zip_path, code_sha = artifacts.load_code_zip(args.code_zip, Path(work))
         code = zip_path.read_bytes()
     print(f"account {aws.account}; targets: {', '.join(chosen.accounts or chosen.organizational_units)}; "
           f"code {code_sha[:12]}")
-    plans = deploy.plan(cfg, aws, rendering, code_sha, chosen)
+    plans = plan.plan(cfg, aws, rendering, code_sha, chosen)
     for p in plans:
         for line in p.describe():
             print(line)
@@ -121,9 +123,9 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deploy
                 print(p.template_diff(), end="")
         print("dry run: nothing was changed")
         return 0
-    who = deploy.readers(aws, chosen)
+    who = artifacts.readers(aws, chosen)
     for p in plans:
-        print(f"artifacts {p.region}: " + "; ".join(deploy.upload_artifacts(aws, p.where, p.template, code, who)))
+        print(f"artifacts {p.region}: " + "; ".join(artifacts.upload_artifacts(aws, p.where, p.template, code, who)))
     if all(p.up_to_date for p in plans):
         print("nothing to deploy: every StackSet and instance is up to date")
     else:
@@ -132,25 +134,25 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deploy
             return 0
         progress = StatusLine(sys.stdout)
         for p in plans:
-            deploy.apply(cfg, aws, p, progress)
-    print_summary(deploy.summary(cfg, aws), sys.stdout)
+            stacksets.apply(cfg, aws, p, progress)
+    print_summary(stacksets.summary(cfg, aws), sys.stdout)
     return 0
 
 
-def run_roles(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deploy.Aws) -> int:
+def run_roles(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
     rendering = render(cfg)
-    status = deploy.deploy_roles(cfg, aws, rendering, args.administrator_account or "")
+    status = stacksets.deploy_roles(cfg, aws, rendering.roles, args.administrator_account or "")
     print(f"{cfg.project}-{cfg.environment} StackSet roles in {aws.account}: {status}")
     return 0
 
 
-def run_destroy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: deploy.Aws) -> int:
-    names = ", ".join(deploy.stack_set_names(cfg))
+def run_destroy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
+    names = ", ".join(destroy.stack_set_names(cfg))
     if not args.yes and not confirm(f"destroy {names} in every account? type the environment name "
                                     f"({cfg.environment}) to confirm: ", cfg.environment):
         print("cancelled")
         return 0
-    removed, kept = deploy.destroy(cfg, aws, StatusLine(sys.stdout))
+    removed, kept = destroy.destroy(cfg, aws, StatusLine(sys.stdout))
     for line in removed:
         print(line)
     if kept:
@@ -166,10 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "deploy"
     args = parser_for(command).parse_args(argv)
     cfg = config.load_config(args.env, args.config)
-    aws = deploy.connect(cfg.primary_region, args.profile, args.endpoint_url)
+    aws = connect(cfg.primary_region, args.profile, args.endpoint_url)
     try:
         return {"deploy": run_deploy, "roles": run_roles, "destroy": run_destroy}[command](args, cfg, aws)
-    except deploy.OperationFailed as exc:
+    except stacksets.OperationFailed as exc:
         print(*exc.lines, sep="\n", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as exc:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tap_templates import cli
+from tap_templates.deploy.packaging import DEFAULT_OUT, LOCK_FILE, ROOT, WHEEL_CACHE, build_zip, lock
 from tap_templates.errors import ConfigError
-from tap_templates.packaging import DEFAULT_OUT, LOCK_FILE, ROOT, WHEEL_CACHE, build_zip, lock
 
 
 def parse_args(argv: Sequence[str] | None) -> object:

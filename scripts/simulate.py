@@ -3,7 +3,7 @@
     python scripts/simulate.py [--env ENV] [--endpoint-url URL] [--log FILE] [FILES or DIRS ...]
 
 Deploys the environment's templates to the emulator (in this process, or a running
-``python -m tap_templates.emulator -p PORT`` with --endpoint-url) with the deploy code used for AWS, uploads
+``python -m tap_templates.local.emulator -p PORT`` with --endpoint-url) with the deploy code used for AWS, uploads
 the files (default: samples/) to the primary ingestion bucket, processes the queue as the Lambda event source
 mapping would, replicates to the secondaries, and prints a table per file and per region.
 
@@ -25,7 +25,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tap_templates import cli, config, simulation
+from tap_templates import cli, config
+from tap_templates.local import simulation
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from troposphere import Template
 
-from tap_templates import naming, regions, stackset_roles, template
+from tap_templates import naming, regions, template
 from tap_templates.config import PipelineConfig
+from tap_templates.deploy import roles
 
 MANIFEST = "manifest.json"
 ROLES = "stackset-roles.json"
@@ -41,7 +42,7 @@ class Rendering:
     environment: str
     templates: tuple[RenderedTemplate, ...]
     manifest: bytes
-    # The self-managed StackSet roles (tap_templates/stackset_roles.py), deployed once per account.
+    # The self-managed StackSet roles (tap_templates/roles.py), deployed once per account.
     roles: bytes = b""
 
     def files(self) -> dict[str, bytes]:
@@ -113,9 +114,9 @@ def render(cfg: PipelineConfig) -> Rendering:
         rendered.append(RenderedTemplate(region=region, role=regions.role(cfg, region), file=f"{region}.json",
                                          body=template_json(tpl), resources=len(tpl.resources)))
     ordered = tuple(rendered)
-    roles = template_json(stackset_roles.build(cfg))
-    return Rendering(environment=cfg.environment, templates=ordered, manifest=manifest(cfg, ordered, roles),
-                     roles=roles)
+    roles_body = template_json(roles.build(cfg))
+    return Rendering(environment=cfg.environment, templates=ordered, manifest=manifest(cfg, ordered, roles_body),
+                     roles=roles_body)
 
 
 def write(rendering: Rendering, out_dir: Path) -> Path:

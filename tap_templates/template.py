@@ -7,20 +7,19 @@ from __future__ import annotations
 
 from troposphere import Equals, Ref, Template
 
-from tap_templates import (
+from tap_templates import regions, tags
+from tap_templates.components import (
     audit,
+    function,
     health,
     kms,
     monitoring,
     network,
-    processor,
     queues,
-    regions,
     scanner_skips,
     secrets,
     storage,
     table,
-    tags,
 )
 from tap_templates.config import PipelineConfig
 
@@ -42,10 +41,10 @@ def build(cfg: PipelineConfig, region: str) -> Template:
                                  "to its own region",
         }],
     })
-    code = processor.code_parameters(role)
+    code = function.code_parameters(role)
     for parameter in code.parameters():
         template.add_parameter(parameter)
-    template.add_condition(*processor.enabled_condition(code))
+    template.add_condition(*function.enabled_condition(code))
 
     key = kms.build(cfg, region)
     q = queues.build(cfg, region, key)
@@ -54,7 +53,7 @@ def build(cfg: PipelineConfig, region: str) -> Template:
     records = table.build(cfg, region, key) if is_primary else None
     secret = secrets.build(cfg, key) if is_primary and cfg.pseudonymization.enabled else None
     vpc = network.build(cfg, region, key) if cfg.network.isolated else None
-    fn = processor.build(cfg, region, key, q, code, network=vpc, depends_on=(records.table,) if records else ())
+    fn = function.build(cfg, region, key, q, code, network=vpc, depends_on=(records.table,) if records else ())
     alarms = monitoring.build(cfg, region, key)
     governance = audit.build(cfg, region, key, buckets.access_logs)
     checks = health.build(cfg, region, alarms)

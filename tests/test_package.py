@@ -1,4 +1,4 @@
-"""tap_templates.packaging and scripts/package.py: the Lambda zip is deterministic and holds exactly what
+"""tap_templates.deploy.packaging and scripts/package.py: the Lambda zip is deterministic and holds exactly what
 the runtime lacks.
 
 Building downloads the locked wheels into .tmp/wheels on first use (PyPI access, which CI has); later
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_templates import packaging as package
+from tap_templates.deploy import packaging as package
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "package.py"

@@ -29,8 +29,10 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from tap_templates import deploy, naming, regions
+from tap_templates import naming, regions
 from tap_templates.config import PipelineConfig
+from tap_templates.deploy import plan, stacksets
+from tap_templates.deploy.aws import Aws, credentials_session
 from tap_templates.errors import ConfigError
 
 PROCESSING_PARAMETER = "ProcessingEnabled"
@@ -79,8 +81,8 @@ def reaching(region: str) -> Iterator[None]:
 
 
 @dataclass
-class OperationsAws(deploy.Aws):
-    """``deploy.Aws`` with the operations tools' client settings (short timeouts), usable by ``deploy``."""
+class OperationsAws(Aws):
+    """``Aws`` with the operations tools' client settings (short timeouts), usable by ``deploy``."""
 
     config: Config = CLIENT_CONFIG
 
@@ -104,7 +106,7 @@ class Environment:
     """One environment in one account: names resolved, clients cached, StackSet reads in each region."""
 
     cfg: PipelineConfig
-    aws: deploy.Aws
+    aws: Aws
     _queue_urls: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @property
@@ -150,10 +152,10 @@ class Environment:
         return self.queue_url(region, naming.dead_letter_queue(self.cfg))
 
     # the deployed state
-    def instance(self, region: str) -> tuple[deploy.Deployed, deploy.Instance]:
+    def instance(self, region: str) -> tuple[plan.Deployed, plan.Instance]:
         """This account's stack instance of the region's StackSet; ``ConfigError`` when it is not deployed."""
         with reaching(region):
-            deployed = deploy.read_deployed(self.aws, self.stack_set(region), region)
+            deployed = plan.read_deployed(self.aws, self.stack_set(region), region)
         if deployed is None:
             raise ConfigError(f"StackSet {self.stack_set(region)} does not exist in {region}: deploy the environment "
                               f"first (python scripts/deploy.py --env {self.cfg.environment})")
@@ -223,11 +225,11 @@ class Environment:
                 state = lam.update_event_source_mapping(UUID=uuid, Enabled=enabled)["State"]
             return waited(state, (wanted,))
 
-    def record(self, region: str, enabled: bool, on_progress: Callable[[deploy.Progress], None],
+    def record(self, region: str, enabled: bool, on_progress: Callable[[stacksets.OperationProgress], None],
                poll_seconds: float = 5.0) -> None:
         """Record the region's role as a ``ProcessingEnabled`` instance override, which later deploys keep."""
         with reaching(region):
-            deploy.set_overrides(self.cfg, self.aws, region, [self.account],
+            stacksets.set_overrides(self.cfg, self.aws, region, [self.account],
                                  {PROCESSING_PARAMETER: "true" if enabled else "false"}, on_progress, poll_seconds)
 
 
@@ -264,7 +266,7 @@ def from_session(cfg: PipelineConfig, session: boto3.Session, endpoint_url: str 
 
 def connect(cfg: PipelineConfig, profile: str | None = None, endpoint_url: str | None = None) -> Environment:
     """Check the endpoint and credentials, each failing as one ``ConfigError`` line (as the deploy does)."""
-    return from_session(cfg, deploy.credentials_session(profile, endpoint_url), endpoint_url)
+    return from_session(cfg, credentials_session(profile, endpoint_url), endpoint_url)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from tap_templates import deploy, naming
+from tap_templates import naming
+from tap_templates.deploy import stacksets
 from tap_templates.errors import ConfigError
 from tap_templates.operations import reconcile
 from tap_templates.operations.environment import (
@@ -284,7 +285,7 @@ def plan(env: Environment, target: str, states: dict[str, RegionState] | None = 
     return steps
 
 
-def _perform(env: Environment, step: Step, on_progress: Callable[[deploy.Progress], None],
+def _perform(env: Environment, step: Step, on_progress: Callable[[stacksets.OperationProgress], None],
              poll_seconds: float) -> str:
     if step.action == "record":
         env.record(step.region, step.enabled, on_progress, poll_seconds)
@@ -300,7 +301,7 @@ def _perform(env: Environment, step: Step, on_progress: Callable[[deploy.Progres
 
 
 def execute(env: Environment, target: str, steps: list[Step], on_line: Callable[[str], None],
-            on_progress: Callable[[deploy.Progress], None], poll_seconds: float = 5.0) -> Outcome:
+            on_progress: Callable[[stacksets.OperationProgress], None], poll_seconds: float = 5.0) -> Outcome:
     """Run the steps in order; a fence that cannot reach its region becomes a warning, anything else that
     fails stops here (``OperationError``) with what was done so far said."""
     done: list[str] = []
@@ -316,7 +317,7 @@ def execute(env: Environment, target: str, steps: list[Step], on_line: Callable[
                             f"{target} again once it answers")
             on_line(f"WARNING: {warnings[-1]}")
             continue
-        except (deploy.OperationFailed, OperationError, ClientError) as exc:
+        except (stacksets.OperationFailed, OperationError, ClientError) as exc:
             raise OperationError(f"{step.describe(env)} failed: {str(exc).splitlines()[0]}; done so far: "
                                  f"{'; '.join(done) or 'nothing'}") from exc
         done.append(line)
@@ -325,7 +326,7 @@ def execute(env: Environment, target: str, steps: list[Step], on_line: Callable[
 
 
 def promote(env: Environment, target: str, on_line: Callable[[str], None],
-            on_progress: Callable[[deploy.Progress], None], poll_seconds: float = 5.0) -> Outcome:
+            on_progress: Callable[[stacksets.OperationProgress], None], poll_seconds: float = 5.0) -> Outcome:
     """Plan and execute in one call (the drill and automation); the script shows the plan and asks first."""
     return execute(env, target, plan(env, target), on_line, on_progress, poll_seconds)
 

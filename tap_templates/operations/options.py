@@ -14,8 +14,9 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tap_templates import cli, deploy
+from tap_templates import cli
 from tap_templates.config import PipelineConfig, load_config
+from tap_templates.deploy import stacksets
 from tap_templates.errors import ConfigError
 from tap_templates.operations.environment import Environment, OperationError, Unreachable, connect
 
@@ -62,7 +63,7 @@ def guarded(main: Callable[[Sequence[str] | None], int], prog: str) -> Callable[
             return main(argv)
         except OperationError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
-        except deploy.OperationFailed as exc:
+        except stacksets.OperationFailed as exc:
             print(*(f"{prog}: error: {line}" for line in exc.lines[:1]), *exc.lines[1:], sep="\n", file=sys.stderr)
         except Unreachable as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -72,9 +73,9 @@ def guarded(main: Callable[[Sequence[str] | None], int], prog: str) -> Callable[
     return run
 
 
-def progress_printer(out: Callable[[str], None]) -> Callable[[deploy.Progress], None]:
+def progress_printer(out: Callable[[str], None]) -> Callable[[stacksets.OperationProgress], None]:
     """StackSet operations: one line when each ends (they take minutes on AWS, seconds on the emulator)."""
-    def report(progress: deploy.Progress) -> None:
+    def report(progress: stacksets.OperationProgress) -> None:
         if progress.done:
             out(f"  {progress.stack_set}: {progress.action} {progress.status} ({progress.elapsed:.0f} s)")
     return report

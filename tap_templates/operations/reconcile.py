@@ -27,11 +27,11 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus
 
+from handlers.contracts import LEDGER_ITEM_TYPE, LedgerStatus, ledger_id, ledger_key, s3_event, s3_event_record
 from tap_templates import naming
 from tap_templates.errors import ConfigError
-from tap_templates.operations import ledger
+from tap_templates.operations import ledger_reads
 from tap_templates.operations.environment import (
     Environment,
     OperationError,
@@ -44,8 +44,8 @@ from tap_templates.operations.environment import (
 RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MISSING = "MISSING"
-STATUSES = (ledger.COMPLETED, ledger.FAILED, ledger.IN_PROGRESS, ledger.RETRY, MISSING)
-UNFINISHED = (ledger.IN_PROGRESS, ledger.RETRY, MISSING)
+STATUSES = (LedgerStatus.COMPLETED, LedgerStatus.FAILED, LedgerStatus.IN_PROGRESS, LedgerStatus.RETRY, MISSING)
+UNFINISHED = (LedgerStatus.IN_PROGRESS, LedgerStatus.RETRY, MISSING)
 SEND_BATCH = 10
 BACKFILL_CONFIGURATION_ID = "tap-reconcile-backfill"
 
@@ -91,7 +91,7 @@ class Version:
 
     @property
     def ledger_id(self) -> str:
-        return ledger.ledger_id(self.key, self.version_id, self.etag)
+        return ledger_id(self.key, self.version_id, self.etag)
 
 
 @dataclass
@@ -119,18 +119,18 @@ class Finding:
     @property
     def stalled(self) -> bool:
         """Not finished and nobody working on it: no live lease."""
-        if self.status in (MISSING, ledger.RETRY):
+        if self.status in (MISSING, LedgerStatus.RETRY):
             return True
         until = (self.item or {}).get("leaseUntil")
-        return self.status == ledger.IN_PROGRESS and (until is None or int(until) < time.time() * 1000)
+        return self.status == LedgerStatus.IN_PROGRESS and (until is None or int(until) < time.time() * 1000)
 
     def describe(self) -> str:
         where = ", ".join(sorted({v.region for v in self.versions}))
         v = self.versions[0]
         extra = ""
-        if self.item and self.status == ledger.FAILED:
+        if self.item and self.status == LedgerStatus.FAILED:
             extra = f" {self.item.get('failureReason', '?')}"
-        elif self.item and self.status == ledger.IN_PROGRESS:
+        elif self.item and self.status == LedgerStatus.IN_PROGRESS:
             extra = f" ({'stalled' if self.stalled else 'lease held'}, {self.item.get('records', 0)} records so far)"
         return f"{self.status}{extra}: {v.key} version {v.version_id} ({v.size} bytes) in {where}"
 
@@ -197,7 +197,7 @@ def compare_replicas(env: Environment, source: str, regions: list[str], lids: li
     every difference is one line naming the key and what each region has."""
     table = env.table
     dynamodb = env.client("dynamodb", source)
-    keys = [ledger.key(lid) for lid in sorted(lids)[:sample]]
+    keys = [ledger_key(lid) for lid in sorted(lids)[:sample]]
     with reaching(source):
         page = dynamodb.scan(TableName=table, Limit=sample, ProjectionExpression="recordId, #ts",
                              ExpressionAttributeNames={"#ts": "timestamp"}).get("Items", [])
@@ -207,7 +207,7 @@ def compare_replicas(env: Environment, source: str, regions: list[str], lids: li
         label = f"{key['recordId']['S']}/{key['timestamp']['S']}"
         with reaching(source):
             found = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-        expected = _comparable(ledger.plain(found)) if found else None
+        expected = _comparable(ledger_reads.plain(found)) if found else None
         for region in regions:
             if region == source:
                 continue
@@ -217,7 +217,7 @@ def compare_replicas(env: Environment, source: str, regions: list[str], lids: li
             except Unreachable as exc:
                 differences.append(f"{region} replica unreachable: {exc.reason}")
                 return len(keys), differences
-            actual = _comparable(ledger.plain(other)) if other else None
+            actual = _comparable(ledger_reads.plain(other)) if other else None
             if actual != expected:
                 differences.append(f"replicas differ on {label}: {source} {_summary(expected)}, "
                                    f"{region} {_summary(actual)}")
@@ -227,7 +227,7 @@ def compare_replicas(env: Environment, source: str, regions: list[str], lids: li
 def _summary(item: dict[str, Any] | None) -> str:
     if item is None:
         return "has no item"
-    if item.get("itemType") == ledger.ITEM_TYPE:
+    if item.get("itemType") == LEDGER_ITEM_TYPE:
         return f"{item.get('status')} (records {item.get('records')}, updated {item.get('updatedAt')})"
     return f"item updated {item.get('updatedAt') or item.get('processedAt') or '?'}"
 
@@ -252,7 +252,7 @@ def run(env: Environment, since: dt.datetime, until: dt.datetime, sample: int = 
     if source is not None:
         try:
             with reaching(source):
-                items = {i["recordId"]: i for i in ledger.read_many(env.client("dynamodb", source), env.table,
+                items = {i["recordId"]: i for i in ledger_reads.read_many(env.client("dynamodb", source), env.table,
                                                                      versions)}
         except Unreachable as exc:
             next(r for r in reports if r.region == source).error = f"table unreadable: {exc.reason}"
@@ -263,7 +263,7 @@ def run(env: Environment, since: dt.datetime, until: dt.datetime, sample: int = 
         status = str(item.get("status")) if item else MISSING
         for v in found:
             next(r for r in reports if r.region == v.region).counts[status] += 1
-        if status != ledger.COMPLETED:
+        if status != LedgerStatus.COMPLETED:
             findings.append(Finding(lid, status, found, item))
     result = Report(since, until, source, active, reports, findings)
     if source is not None and sample > 0:
@@ -278,22 +278,12 @@ def run(env: Environment, since: dt.datetime, until: dt.datetime, sample: int = 
 # --- backfill ------------------------------------------------------------------------------------------------
 
 
-def s3_event(version: Version, when: dt.datetime | None = None) -> dict[str, Any]:
-    """The notification S3 sends for a new object version, for one record (the handler reads ``s3.bucket``,
-    ``s3.object`` and ``eventName``; the rest is there so it reads like the original in logs and DLQ)."""
-    when = when or dt.datetime.now(dt.UTC)
-    obj: dict[str, Any] = {"key": quote_plus(version.key, safe="/"), "size": version.size, "eTag": version.etag,
-                           "sequencer": f"{int(when.timestamp() * 1e6):016X}"}
-    if version.version_id and version.version_id != "null":
-        obj["versionId"] = version.version_id
-    return {"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": version.region,
-        "eventTime": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "eventName": "ObjectCreated:Put", "userIdentity": {"principalId": "tap-reconcile"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"}, "responseElements": {},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": BACKFILL_CONFIGURATION_ID,
-               "bucket": {"name": version.bucket, "arn": f"arn:aws:s3:::{version.bucket}"}, "object": obj},
-    }]}
+def backfill_event(version: Version, when: dt.datetime | None = None) -> dict[str, Any]:
+    """The notification S3 sends for a new object version, as the handler receives it."""
+    return s3_event(s3_event_record(
+        bucket=version.bucket, key=version.key, region=version.region, size=version.size, etag=version.etag,
+        version_id=version.version_id, when=when or dt.datetime.now(dt.UTC), principal="tap-reconcile",
+        configuration_id=BACKFILL_CONFIGURATION_ID))
 
 
 @dataclass(frozen=True)
@@ -340,7 +330,7 @@ def backfill(env: Environment, plans: list[Backfill]) -> int:
         sqs = env.client("sqs", region)
         for start in range(0, len(group), SEND_BATCH):
             batch = group[start:start + SEND_BATCH]
-            entries = [{"Id": str(i), "MessageBody": json.dumps(s3_event(p.version)),
+            entries = [{"Id": str(i), "MessageBody": json.dumps(backfill_event(p.version)),
                         "MessageAttributes": {"source": {"DataType": "String", "StringValue": "reconcile"}}}
                        for i, p in enumerate(batch)]
             with reaching(region):

@@ -26,17 +26,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tap_templates.operations import ledger
+from handlers.contracts import (
+    DEAD_LETTER_SCHEMA_VERSION,
+    REASON_ATTRIBUTE,
+    RETRIES_EXHAUSTED,
+    LedgerStatus,
+    Reason,
+    ledger_key,
+    s3_event,
+)
 from tap_templates.operations.environment import Environment, OperationError, error_code, reaching
 
-RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
-INVALID_NOTIFICATION = "INVALID_NOTIFICATION"
-# The handler's reason codes (``handlers.failures.REASONS``, restated: tests/operations checks they agree).
-HANDLER_REASONS = frozenset({
-    "UNSUPPORTED_FORMAT", "CORRUPT_GZIP", "OBJECT_NOT_FOUND", "ACCESS_DENIED", "OBJECT_ARCHIVED", "NOT_JSON",
-    "UNDECODABLE", "TOO_LARGE", "DECOMPRESSION_RATIO", "INVALID_CSV_HEADER", INVALID_NOTIFICATION,
-})
-REASONS = HANDLER_REASONS | {RETRIES_EXHAUSTED}
+REASONS = frozenset({*Reason, RETRIES_EXHAUSTED})
 VISIBILITY_SECONDS = 300
 RECEIVE_MAX = 10
 
@@ -76,22 +77,23 @@ class Result:
 
 def parse(message: dict[str, Any]) -> Letter:
     """Classify one DLQ message by its ``reason`` attribute and body."""
-    attribute = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
+    attribute = message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue")
     raw = message.get("Body", "")
     try:
         doc = json.loads(raw)
     except ValueError:
         doc = None
-    handler_letter = isinstance(doc, dict) and doc.get("schemaVersion") == 1 and "reason" in doc
+    handler_letter = (isinstance(doc, dict) and doc.get("schemaVersion") == DEAD_LETTER_SCHEMA_VERSION
+                      and "reason" in doc)
     reason = attribute or (str(doc["reason"]) if handler_letter else RETRIES_EXHAUSTED)
     ids = (message["MessageId"], message["ReceiptHandle"], reason)
-    if reason == INVALID_NOTIFICATION:
+    if reason == Reason.INVALID_NOTIFICATION:
         return Letter(*ids, None, None, "the notification itself is unreadable: inspect and delete it by hand")
     if handler_letter:
         record = doc.get("s3Record")
         if not isinstance(record, dict):
             return Letter(*ids, None, None, "the dead letter has no S3 record to send again")
-        return Letter(*ids, json.dumps({"Records": [record]}), doc.get("ledgerId"))
+        return Letter(*ids, json.dumps(s3_event(record)), doc.get("ledgerId"))
     if not (isinstance(doc, dict) and isinstance(doc.get("Records"), list)):
         return Letter(*ids, None, None, "neither a dead letter of the handler nor an S3 event")
     return Letter(*ids, raw, None)
@@ -114,9 +116,9 @@ def reset_ledger(env: Environment, region: str, lid: str) -> bool:
     try:
         with reaching(region):
             env.client("dynamodb", region).update_item(
-                TableName=env.table, Key=ledger.key(lid), UpdateExpression="SET #s = :retry",
+                TableName=env.table, Key=ledger_key(lid), UpdateExpression="SET #s = :retry",
                 ConditionExpression="#s = :failed", ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":retry": {"S": ledger.RETRY}, ":failed": {"S": ledger.FAILED}})
+                ExpressionAttributeValues={":retry": {"S": LedgerStatus.RETRY}, ":failed": {"S": LedgerStatus.FAILED}})
     except ClientError as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
             return False

@@ -1,7 +1,7 @@
 """Fixtures for the deploy tests: a deterministic handler zip, the emulator in-process and as a server, and
 ways to run ``scripts/deploy.py`` (in-process inside ``mock_aws``, or as a subprocess against the server).
 
-The emulator is moto with ``tap_templates.emulator.patch_moto`` applied: the same fixes the local simulation
+The emulator is moto with ``tap_templates.local.emulator.patch_moto`` applied: the same fixes the local simulation
 uses. Nothing of the project is mocked: the deploy code makes its real AWS calls, answered by moto.
 """
 
@@ -20,7 +20,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tap_templates import emulator
+from tap_templates.local import emulator
 from tests.deploy.helpers import (
     AWS_LOOKUPS,
     CREDENTIALS,
@@ -82,11 +82,11 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
 
 @pytest.fixture(scope="session")
 def emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m tap_templates.emulator`` (moto_server with the emulator's fixes) on a free local port."""
+    """``python -m tap_templates.local.emulator`` (moto_server with the emulator's fixes) on a free local port."""
     port = free_port()
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "tap_templates.emulator", "-H", "127.0.0.1", "-p", str(port)],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
+    command = [sys.executable, "-m", "tap_templates.local.emulator", "-H", "127.0.0.1", "-p", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 
-from tap_templates.packaging import build_source_zip
+from tap_templates.deploy.packaging import build_source_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "deploy.py"

@@ -10,8 +10,10 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tap_templates import deploy, naming
+from tap_templates import naming
 from tap_templates.config import load_config
+from tap_templates.deploy import stacksets
+from tap_templates.deploy.aws import connect
 from tap_templates.render import render
 from tests.deploy.helpers import (
     ACCOUNT,
@@ -90,7 +92,7 @@ def test_a_config_change_becomes_an_update_of_every_instance(deployed, aws, cli,
 
 def test_a_deploy_keeps_an_instance_override_made_by_failover(deployed, aws, cli, code_zip, tmp_path):
     secondary = CFG.secondary_regions[0]
-    deploy.set_overrides(CFG, deploy.connect(secondary), secondary, [ACCOUNT], {"ProcessingEnabled": "true"},
+    stacksets.set_overrides(CFG, connect(secondary), secondary, [ACCOUNT], {"ProcessingEnabled": "true"},
                          lambda progress: None)
     result = cli("--env", "dev", "--config", str(with_memory(tmp_path, 1536)), "--code-zip", str(code_zip[0]))
     assert result.code == 0, result.err

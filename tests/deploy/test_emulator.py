@@ -10,8 +10,9 @@ from urllib.parse import unquote_plus
 import pytest
 from moto.cloudformation import parsing
 
-from tap_templates import emulator, naming
+from tap_templates import naming
 from tap_templates.config import load_config
+from tap_templates.local import emulator
 from tap_templates.render import render
 from tests.deploy.helpers import resolved
 

@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from tap_templates import deploy, packaging
 from tap_templates.config import load_config
+from tap_templates.deploy import manifest, packaging, targets
 from tap_templates.errors import ConfigError
 from tap_templates.render import render
 from tests.deploy.helpers import REGIONS, ROOT, instance_stack, one_line, stack_parameters
@@ -57,7 +57,7 @@ def test_operation_preferences_stacksets_would_reject_are_one_line(aws, cli, cod
 
 
 def test_operation_preferences_come_from_the_config():
-    preferences = deploy.operation_preferences(CFG, "us-west-2")
+    preferences = targets.operation_preferences(CFG, "us-west-2")
     assert preferences == {"RegionConcurrencyType": "SEQUENTIAL", "RegionOrder": ["us-west-2"],
                            "FailureToleranceCount": 0, "MaxConcurrentCount": 1}
 
@@ -67,5 +67,5 @@ def test_a_manifest_that_does_not_match_its_templates_is_refused():
     tampered = dataclasses.replace(rendering, manifest=rendering.manifest.replace(
         rendering.templates[0].sha256.encode(), b"0" * 64))
     with pytest.raises(ConfigError, match="does not match the rendered template"):
-        deploy.check_manifest(CFG, tampered)
-    assert deploy.check_manifest(CFG, rendering, ROOT / "build") == [], "build/ is current"
+        manifest.check_manifest(CFG, tampered)
+    assert manifest.check_manifest(CFG, rendering, ROOT / "build") == [], "build/ is current"

@@ -8,7 +8,8 @@ import json
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from tap_templates import naming, stackset_roles
+from tap_templates import naming
+from tap_templates.deploy import roles
 from tests.deploy.helpers import ACCOUNT
 from tests.support.rendered import SHIPPED_ENVS, config, rendering, templates
 
@@ -30,11 +31,11 @@ def test_the_roles_template_passes_cfn_lint(env):
 
 @pytest.mark.parametrize("env", SHIPPED_ENVS)
 def test_the_execution_role_manages_every_service_the_region_templates_use(env):
-    """A component using a new service fails here first: add its statement in tap_templates/stackset_roles.py."""
+    """A component using a new service fails here first: add its statement in tap_templates/roles.py."""
     granted = {action.split(":")[0] for s in execution_statements(env) for action in s["Action"]}
     used = {resource["Type"].split("::")[1].lower() for t in templates(env) for resource in t.resources.values()}
     assert used <= granted, f"not granted to the execution role: {sorted(used - granted)}"
-    assert granted <= set(stackset_roles.MANAGED_SERVICES)
+    assert granted <= set(roles.MANAGED_SERVICES)
 
 
 @pytest.mark.parametrize("env", SHIPPED_ENVS)

@@ -1,7 +1,7 @@
 """Shared fixtures: a moto account with the pipeline's bucket, DLQ and table, and the real handler.
 
 The table is created from the key schema and GSIs of the rendered template (``build/dev/us-east-1.json``)
-by ``tap_templates.emulator``, so a template change that breaks the handler fails these tests. Nothing of
+by ``tap_templates.local.emulator``, so a template change that breaks the handler fails these tests. Nothing of
 the project is mocked: every AWS call goes through real boto3 clients to moto.
 """
 
@@ -36,7 +36,7 @@ def rendered_template() -> dict[str, Any]:
 
 @pytest.fixture
 def pipeline(rendered_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
-    from tap_templates.emulator import create_table_from_template
+    from tap_templates.local.emulator import create_table_from_template
 
     with mock_aws():
         table = create_table_from_template(rendered_template, client("dynamodb"))

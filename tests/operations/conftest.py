@@ -1,4 +1,4 @@
-"""Fixtures for the operations tools: a deployed pipeline in the emulator (``tap_templates.simulation``, which
+"""Fixtures for the operations tools: a deployed pipeline in the emulator (``tap_templates.local.simulation``, which
 deploys with the deploy code and applies what moto skips), the tools' own boto3 session on it with a switch
 that makes regions unreachable, and the emulator server of the deploy tests for the scripts run as a user
 runs them. Nothing of the project is mocked: the tools make their real AWS calls, answered by moto."""
@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tap_templates import simulation
 from tap_templates.config import load_config
+from tap_templates.local import simulation
 from tap_templates.operations import environment
 from tests.deploy.conftest import credentials, emulator_server, patched_emulator, server  # noqa: F401 (fixtures)
 from tests.operations.helpers import Outage

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_templates import simulation
+from tap_templates.local import simulation
 from tests.deploy.helpers import one_line
 from tests.operations.conftest import CFG
 from tests.operations.helpers import jsonl, run_script, run_script_typing

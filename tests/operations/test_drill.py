@@ -1,4 +1,4 @@
-"""The disaster drill, end to end on the emulated pipeline (``tap_templates.simulation``), with the real
+"""The disaster drill, end to end on the emulated pipeline (``tap_templates.local.simulation``), with the real
 handler and the operations tools as an operator runs them:
 
 1. the primary processes a batch; a second file's invocation dies before marking it complete (its records are
@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from handlers import clients
-from tap_templates import simulation
-from tap_templates.operations import failover, ledger, reconcile
+from handlers.contracts import ledger_id
+from tap_templates.local import simulation
+from tap_templates.operations import failover, reconcile
 from tests.operations.conftest import CFG
 from tests.operations.helpers import file_items, jsonl, ledger_item
 
@@ -53,7 +54,7 @@ def upload(pipeline, files: dict[str, int]) -> dict[str, str]:
     for key, records in files.items():
         version = pipeline.upload(PRIMARY, key, jsonl(key.replace("/", "-"), records))
         etag = pipeline.client("s3", PRIMARY).head_object(Bucket=pipeline.bucket(PRIMARY), Key=key)["ETag"]
-        found[key] = ledger.ledger_id(key, version, etag.strip('"'))
+        found[key] = ledger_id(key, version, etag.strip('"'))
     return found
 
 

@@ -8,8 +8,10 @@ import datetime as dt
 
 import pytest
 
-from tap_templates import deploy, naming, simulation
+from tap_templates import naming
+from tap_templates.deploy import plan
 from tap_templates.errors import ConfigError
+from tap_templates.local import simulation
 from tap_templates.operations import failover
 from tap_templates.operations.environment import OperationError
 from tests.deploy.conftest import DEPLOY_CLI
@@ -29,7 +31,7 @@ def promote(env, region: str) -> failover.Outcome:
 
 
 def overrides(env, region: str) -> dict[str, str]:
-    (instance,) = deploy.read_instances(env.aws, naming.stack_set(CFG, region), region)
+    (instance,) = plan.read_instances(env.aws, naming.stack_set(CFG, region), region)
     return instance.overrides
 
 

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
+from handlers.contracts import ledger_id, ledger_key
 from tap_templates.errors import ConfigError
-from tap_templates.operations import ledger, reconcile
+from tap_templates.operations import reconcile
 from tests.deploy.helpers import ROOT
 from tests.operations.conftest import CFG
 from tests.operations.helpers import file_items, jsonl, ledger_item
@@ -46,7 +47,7 @@ def test_bad_times_are_one_line(since, until, message):
 
 def lid_of(pipeline, region: str, key: str, version_id: str) -> str:
     head = pipeline.client("s3", region).head_object(Bucket=pipeline.bucket(region), Key=key, VersionId=version_id)
-    return ledger.ledger_id(key, version_id, head["ETag"].strip('"'))
+    return ledger_id(key, version_id, head["ETag"].strip('"'))
 
 
 def since_start() -> dt.datetime:
@@ -84,7 +85,7 @@ def test_replicas_that_differ_are_a_discrepancy(env, pipeline):
     lid = lid_of(pipeline, PRIMARY, "good.jsonl", version)
     # the secondary replica lags: its copy of the ledger item is still the one of the first attempt
     pipeline.client("dynamodb", SECONDARY).update_item(
-        TableName=pipeline.table, Key=ledger.key(lid), UpdateExpression="SET #s = :s",
+        TableName=pipeline.table, Key=ledger_key(lid), UpdateExpression="SET #s = :s",
         ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": "IN_PROGRESS"}})
     report = reconcile.run(env, since_start(), dt.datetime.now(dt.UTC))
     (difference,) = report.replica_differences

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tap_templates.operations import ledger, redrive
+from handlers.contracts import ledger_id
+from tap_templates.operations import redrive
 from tests.deploy.helpers import ROOT
 from tests.operations.conftest import CFG
 from tests.operations.helpers import jsonl, ledger_item
@@ -20,7 +21,7 @@ def fail_two_files(pipeline) -> dict[str, str]:
     for key, sample in (("bad/not-json.json", "not-json.json"), ("bad/cut.jsonl.gz", "corrupt-truncated.jsonl.gz")):
         version = pipeline.upload(PRIMARY, key, (SAMPLES / sample).read_bytes())
         etag = pipeline.client("s3", PRIMARY).head_object(Bucket=pipeline.bucket(PRIMARY), Key=key)["ETag"]
-        found[key] = ledger.ledger_id(key, version, etag.strip('"'))
+        found[key] = ledger_id(key, version, etag.strip('"'))
     drained = pipeline.drain(PRIMARY)
     assert {f.key: f.dlq_reason for f in drained.files if f.dlq_reason} == {
         "bad/not-json.json": "NOT_JSON", "bad/cut.jsonl.gz": "CORRUPT_GZIP"}

@@ -1,7 +1,7 @@
 """Fixtures for the end-to-end tests: one pipeline deployed to the in-process emulator for the whole package
 (the deploy is the slow part), unique object keys per test, and hooks on the handler's own clients.
 
-Nothing of the project is mocked: ``tap_templates.simulation`` deploys with the deploy code, moto answers
+Nothing of the project is mocked: ``tap_templates.local.simulation`` deploys with the deploy code, moto answers
 every AWS call, and ``drain`` runs the real ``handlers.processor.handler``.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tap_templates import simulation
 from tap_templates.config import load_config
+from tap_templates.local import simulation
 
 CFG = load_config("dev")
 PRIMARY = CFG.primary_region

@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSResponse
 
 from handlers import failures
 from handlers.ledger import LEDGER_SORT_KEY, ledger_id
-from tap_templates.simulation import LocalPipeline
+from tap_templates.local.simulation import LocalPipeline
 
 Key = tuple[str, str]
 

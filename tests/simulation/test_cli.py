@@ -1,12 +1,12 @@
 """scripts/simulate.py as a user runs it: a fresh process, the table it prints, its exit codes; and the same
-flow against the emulator server (``python -m tap_templates.emulator``) instead of the in-process one."""
+flow against the emulator server (``python -m tap_templates.local.emulator``) instead of the in-process one."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from tap_templates import simulation
+from tap_templates.local import simulation
 from tests.deploy.conftest import credentials, emulator_server, server  # noqa: F401 (fixtures)
 from tests.deploy.helpers import ROOT, Result, one_line, subprocess_env
 from tests.simulation.conftest import CFG, PRIMARY, SECONDARY

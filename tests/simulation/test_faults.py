@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from tap_templates import simulation
+from tap_templates.local import simulation
 from tests.simulation.conftest import PRIMARY
 from tests.simulation.helpers import (
     assert_completed,

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from handlers import failures
-from tap_templates import simulation
+from tap_templates.local import simulation
 from tests.simulation.conftest import PRIMARY
 from tests.simulation.helpers import (
     assert_completed,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers import failures
-from tap_templates import simulation
+from tap_templates.local import simulation
 from tests.simulation.conftest import PRIMARY
 from tests.simulation.helpers import assert_completed, assert_failed, csv_text, event, gz, jsonl, sensor, table
 

@@ -3,7 +3,7 @@ secondary's table replica holds what the primary wrote, and a promoted secondary
 completed (the ledger is keyed by key and version ID, which replication keeps).
 
 moto replicates neither S3 objects nor global tables: ``LocalPipeline.replicate`` is the shim that copies
-them (see tap_templates/simulation.py), so these tests check the pipeline's side of replication (names,
+them (see tap_templates/local/simulation.py), so these tests check the pipeline's side of replication (names,
 keys, version IDs, the ledger), not AWS's replication itself."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import urllib.parse
 
-from tap_templates import deploy, naming
+from tap_templates import naming
+from tap_templates.deploy import stacksets
+from tap_templates.deploy.aws import Aws
 from tests.simulation.conftest import CFG, PRIMARY, SECONDARY
 from tests.simulation.helpers import assert_completed, jsonl, ledger, records_of, sensor, table
 
@@ -71,9 +73,9 @@ def test_a_promoted_secondary_skips_what_the_primary_completed_and_processes_the
     done = pipeline.upload(PRIMARY, prefix + "done.jsonl", jsonl([sensor(f"{prefix}d{i}", i) for i in range(10)]))
     pipeline.drain(PRIMARY)
     pipeline.replicate()
-    aws = deploy.Aws(session=pipeline.session, account=pipeline.account, partition="aws",
+    aws = Aws(session=pipeline.session, account=pipeline.account, partition="aws",
                      endpoint_url=pipeline.endpoint_url)
-    deploy.set_overrides(CFG, aws, SECONDARY, [pipeline.account], {"ProcessingEnabled": "true"},
+    stacksets.set_overrides(CFG, aws, SECONDARY, [pipeline.account], {"ProcessingEnabled": "true"},
                          lambda progress: None, poll_seconds=0.05)
     try:
         assert pipeline.mapping(SECONDARY)["State"] == "Enabled"
@@ -87,7 +89,7 @@ def test_a_promoted_secondary_skips_what_the_primary_completed_and_processes_the
         assert_completed(pipeline, SECONDARY, prefix + "new.jsonl", new, 5, 0)
         assert ledger(table(pipeline, SECONDARY), prefix + "new.jsonl", new)["region"] == SECONDARY
     finally:
-        deploy.set_overrides(CFG, aws, SECONDARY, [pipeline.account], {"ProcessingEnabled": "false"},
+        stacksets.set_overrides(CFG, aws, SECONDARY, [pipeline.account], {"ProcessingEnabled": "false"},
                              lambda progress: None, poll_seconds=0.05)
     assert pipeline.mapping(SECONDARY)["State"] == "Disabled"
     assert ledger(table(pipeline, PRIMARY), prefix + "done.jsonl", done)["region"] == PRIMARY

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers import ledger
-from tap_templates import simulation
 from tap_templates.errors import ConfigError
+from tap_templates.local import simulation
 
 
 @pytest.mark.parametrize(("name", "body", "expected"), [

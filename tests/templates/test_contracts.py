@@ -12,7 +12,8 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from tap_templates import iam_rules, naming, tags
+from tap_templates import naming, tags
+from tap_templates.components import iam_rules
 from tests.support.rendered import (
     ACCOUNT,
     SHIPPED_ENVS,
@@ -185,7 +186,7 @@ def test_no_allow_statement_has_a_wildcard_action_or_unlisted_wildcard_resource(
                     kind = _kind(where, t)
                     for action in actions:
                         assert iam_rules.wildcard_resource_reason(kind, action), (
-                            f"{where}: '*' resource for {action} is not in tap_templates/iam_rules.py")
+                            f"{where}: '*' resource for {action} is not in tap_templates/components/iam_rules.py")
 
 
 @per_template

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from tap_templates import naming, scanner_skips
+from tap_templates import naming
+from tap_templates.components import scanner_skips
 from tap_templates.config import load_config, parse_config
 from tap_templates.render import render
 from tests.support.rendered import SHIPPED_ENVS, all_templates, config, rendering, resolve
@@ -174,7 +175,7 @@ def test_prod_config_turns_audit_on():
 
 @pytest.mark.parametrize("env", SHIPPED_ENVS)
 def test_stackset_execution_role_is_scoped(env):
-    from tap_templates import iam_rules
+    from tap_templates.components import iam_rules
 
     roles = _stackset_roles(env)["Resources"]
     prefix = naming.prefix(config(env))

@@ -21,7 +21,8 @@ from awacs import aws
 from awacs.aws import Action, Condition, Principal, Statement
 from troposphere import Equals, GetAtt, If, Or, Output, Parameter, Ref, Sub, Template, iam
 
-from tap_templates import naming, policies, scanner_skips, tags
+from tap_templates import naming, tags
+from tap_templates.components import policies, scanner_skips
 from tap_templates.config import PipelineConfig
 
 FORMAT_VERSION = "2010-09-09"

@@ -14,10 +14,11 @@ from awacs.aws import ForAnyValueStringEquals as any_value_equals
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import GetAtt, NoValue, Output, Ref, Sub, iam, s3
 
-from tap_templates import naming, policies, regions, retention
+from tap_templates import naming, regions, retention
+from tap_templates.components import policies
+from tap_templates.components.kms import DataKey
+from tap_templates.components.queues import Queues
 from tap_templates.config import PipelineConfig
-from tap_templates.kms import DataKey
-from tap_templates.queues import Queues
 
 ACCESS_LOG_PREFIX = "ingest/"
 AUDIT_LOG_PREFIX = "audit/"

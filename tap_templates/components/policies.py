@@ -50,7 +50,7 @@ def service_principal(service: str) -> Principal:
 
 def deny_insecure_transport(service: str, resources: Sequence[Resource]) -> Statement:
     """Refuse any request over plain HTTP. A Deny with the service's wildcard is the point: it must cover
-    actions AWS adds later too (see tap_templates/iam_rules.py)."""
+    actions AWS adds later too (see tap_templates/components/iam_rules.py)."""
     return Statement(
         Sid="DenyInsecureTransport",
         Effect=Deny,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tap_templates.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 HANDLER_DIR = ROOT / "handlers"
 LOCK_FILE = HANDLER_DIR / "requirements.lock"

@@ -14,13 +14,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from awacs import aws, s3
 from botocore.exceptions import ClientError
 
-from tap_templates import naming, policies
+from tap_templates import naming
+from tap_templates.components import policies
+from tap_templates.config import PipelineConfig
+from tap_templates.deploy import packaging
+from tap_templates.deploy.aws import Aws
+from tap_templates.deploy.targets import Targets
+from tap_templates.errors import ConfigError
+from tap_templates.render import RenderedTemplate
 
 S3_DOMAIN = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
 NOT_FOUND = ("404", "NoSuchBucket", "NotFound", "NoSuchKey")
@@ -111,3 +120,54 @@ def upload(s3_client: Any, bucket: str, key: str, body: bytes, content_type: str
 
 def read_policy(s3_client: Any, bucket: str) -> dict[str, Any]:
     return json.loads(s3_client.get_bucket_policy(Bucket=bucket)["Policy"])
+
+
+def load_code_zip(path: Path | None, work_dir: Path) -> tuple[Path, str]:
+    """The handler zip to deploy: ``path`` as given, or built now by ``tap_templates.deploy.packaging``."""
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"--code-zip {path} does not exist")
+        if not zipfile.is_zipfile(path):
+            raise ConfigError(f"--code-zip {path} is not a zip file")
+        return path, sha256_of(path.read_bytes())
+    zip_path, sha256 = packaging.build_zip(work_dir)
+    return Path(zip_path), sha256
+
+
+@dataclass(frozen=True)
+class RegionArtifacts:
+    """Where one region's code and template live once uploaded."""
+
+    region: str
+    bucket: str
+    code_key: str
+    template_key: str
+    template_url: str
+
+
+def region_artifacts(cfg: PipelineConfig, aws: Aws, template: RenderedTemplate, code_sha256: str) -> RegionArtifacts:
+    bucket = bucket_name(cfg, template.region, aws.account, aws.partition)
+    template_key = naming.template_object_key(template.sha256)
+    return RegionArtifacts(region=template.region, bucket=bucket, code_key=naming.code_object_key(code_sha256),
+                           template_key=template_key,
+                           template_url=object_url(bucket, template.region, template_key, aws.partition))
+
+
+def readers(aws: Aws, chosen: Targets) -> Readers:
+    """Who may read the code besides this account. Organizations' API lives in us-east-1."""
+    if chosen.service_managed:
+        org = aws.client("organizations", "us-east-1").describe_organization()["Organization"]["Id"]
+        return Readers(organization_id=org, organizational_units=chosen.organizational_units)
+    return Readers(accounts=tuple(a for a in chosen.accounts if a != aws.account))
+
+
+def upload_artifacts(aws: Aws, where: RegionArtifacts, template: RenderedTemplate, code: bytes,
+                     who: Readers) -> list[str]:
+    """Ensure the region's bucket and put the zip and template there; return what happened, for the log."""
+    s3 = aws.client("s3", where.region)
+    created = ensure_bucket(s3, where.bucket, where.region, aws.partition, who)
+    code_new = upload(s3, where.bucket, where.code_key, code, "application/zip")
+    template_new = upload(s3, where.bucket, where.template_key, template.body, "application/json")
+    return [f"bucket {where.bucket} {'created' if created else 'ready'}",
+            f"{where.code_key} {'uploaded' if code_new else 'already there'}",
+            f"{where.template_key} {'uploaded' if template_new else 'already there'}"]

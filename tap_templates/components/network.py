@@ -16,10 +16,11 @@ from awacs import dynamodb as ddb
 from awacs import s3 as s3_actions
 from troposphere import GetAtt, GetAZs, Output, Ref, Select, Sub, ec2, iam, logs
 
-from tap_templates import naming, policies
+from tap_templates import naming
+from tap_templates.components import policies
+from tap_templates.components.kms import DataKey
+from tap_templates.components.table import TABLE_ACTIONS
 from tap_templates.config import PipelineConfig
-from tap_templates.kms import DataKey
-from tap_templates.table import TABLE_ACTIONS
 
 AZ_COUNT = 2
 HTTPS = 443

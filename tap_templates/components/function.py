@@ -18,15 +18,16 @@ from awacs import s3 as s3_actions
 from awacs import sqs as sqs_actions
 from troposphere import AWSObject, Equals, GetAtt, If, NoValue, Output, Parameter, Ref, Sub, awslambda, iam, logs
 
-from tap_templates import naming, policies
-from tap_templates.compat import EventSourceScalingConfig, FunctionLoggingConfig
+from tap_templates import naming
+from tap_templates.components import policies
+from tap_templates.components.compat import EventSourceScalingConfig, FunctionLoggingConfig
+from tap_templates.components.kms import DataKey
+from tap_templates.components.queues import Queues
+from tap_templates.components.table import TABLE_ACTIONS
 from tap_templates.config import PipelineConfig
-from tap_templates.kms import DataKey
-from tap_templates.queues import Queues
-from tap_templates.table import TABLE_ACTIONS
 
 if TYPE_CHECKING:
-    from tap_templates.network import Network
+    from tap_templates.components.network import Network
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
@@ -90,7 +91,7 @@ def code_parameters(region_role: str) -> CodeParameters:
 def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues,
                    network: Network | None) -> iam.Role:
     """Exactly what the handler does, on exact ARNs. The only ``*`` resources are the ones AWS offers no
-    narrower resource for (see tap_templates/iam_rules.py)."""
+    narrower resource for (see tap_templates/components/iam_rules.py)."""
     bucket = naming.bucket_arn(naming.ingest_bucket(cfg, region))
     log_group = naming.log_group_arn(region, naming.function_log_group(cfg))
     statements = [

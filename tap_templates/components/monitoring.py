@@ -15,11 +15,12 @@ from awacs import aws
 from awacs import sns as sns_actions
 from troposphere import AWSObject, GetAtt, If, Join, Output, Ref, Sub, cloudwatch, sns
 
-from tap_templates import naming, policies, regions
+from tap_templates import naming, regions
+from tap_templates.components import policies
+from tap_templates.components.function import ENABLED_CONDITION, METRICS_NAMESPACE, SERVICE_NAME
+from tap_templates.components.kms import DataKey
+from tap_templates.components.table import TABLE_ACTIONS
 from tap_templates.config import PipelineConfig
-from tap_templates.kms import DataKey
-from tap_templates.processor import ENABLED_CONDITION, METRICS_NAMESPACE, SERVICE_NAME
-from tap_templates.table import TABLE_ACTIONS
 
 PERIOD = 300
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from troposphere import GetAtt, Output, Ref, Sub, dynamodb
 
 from tap_templates import naming, retention
+from tap_templates.components.kms import DataKey
 from tap_templates.config import PipelineConfig
-from tap_templates.kms import DataKey
 
 PARTITION_KEY = "recordId"
 SORT_KEY = "timestamp"

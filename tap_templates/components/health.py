@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from troposphere import If, Output, Ref, Sub, route53
 
 from tap_templates import naming, regions
+from tap_templates.components.function import ENABLED_CONDITION
+from tap_templates.components.monitoring import Monitoring
 from tap_templates.config import PipelineConfig
-from tap_templates.monitoring import Monitoring
-from tap_templates.processor import ENABLED_CONDITION
 
 
 @dataclass(frozen=True)

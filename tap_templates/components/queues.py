@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from awacs import sqs as sqs_actions
 from troposphere import GetAtt, Output, Ref, sqs
 
-from tap_templates import naming, policies
+from tap_templates import naming
+from tap_templates.components import policies
+from tap_templates.components.kms import DataKey
 from tap_templates.config import PipelineConfig
-from tap_templates.kms import DataKey
 
 MAX_RETENTION_SECONDS = 1_209_600
 MAX_VISIBILITY_SECONDS = 43_200

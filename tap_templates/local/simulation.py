@@ -42,10 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tap_templates import deploy, emulator, naming, regions
+from handlers.contracts import LEDGER_SORT_KEY, RETRIES_EXHAUSTED, LedgerStatus, ledger_id, ledger_key
+from tap_templates import naming, regions
 from tap_templates.config import PipelineConfig
-from tap_templates.operations.ledger import LEDGER_SORT_KEY, ledger_id
-from tap_templates.operations.ledger import key as ledger_key
+from tap_templates.deploy import artifacts, manifest, plan, stacksets, targets
+from tap_templates.deploy.aws import Aws, connect
+from tap_templates.local import emulator
 from tap_templates.render import render
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -53,7 +55,6 @@ FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 # Variables that would send boto3 to real credentials (or slow it down looking for them).
 _CREDENTIAL_LOOKUPS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
-REDRIVEN = "RETRIES_EXHAUSTED"  # DLQ reason shown for a notification the redrive policy moved (as the ops tools)
 
 
 # --- reports ------------------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ class DrainReport:
 def handler_zip(target: Path) -> tuple[Path, str]:
     """The stacks' ``CodeKey`` zip: the handler's own files (``packaging.build_source_zip``). The emulator stores
     it and never runs it, so the locked third-party wheels are not downloaded here."""
-    from tap_templates.packaging import build_source_zip
+    from tap_templates.deploy.packaging import build_source_zip
 
     return build_source_zip(target)
 
@@ -365,7 +366,7 @@ class LocalPipeline:
                     body = m["Body"]
                 attributes = {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()}
                 seen[m["MessageId"]] = {"messageId": m["MessageId"], "body": body, "attributes": attributes,
-                                        "reason": attributes.get("reason") or REDRIVEN}
+                                        "reason": attributes.get("reason") or RETRIES_EXHAUSTED}
         for start in range(0, len(handles), 10):
             sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
@@ -519,7 +520,8 @@ class LocalPipeline:
         for page in ddb.get_paginator("scan").paginate(
                 TableName=self.table, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names,
                 FilterExpression="#t = :ledger AND #s = :in_progress AND #u < :horizon AND #u > :zero",
-                ExpressionAttributeValues={":ledger": {"S": LEDGER_SORT_KEY}, ":in_progress": {"S": "IN_PROGRESS"},
+                ExpressionAttributeValues={":ledger": {"S": LEDGER_SORT_KEY},
+                                           ":in_progress": {"S": LedgerStatus.IN_PROGRESS},
                                            ":horizon": {"N": str(horizon)}, ":zero": {"N": "0"}}):
             for item in page["Items"]:
                 with contextlib.suppress(ddb.exceptions.ConditionalCheckFailedException):
@@ -583,21 +585,21 @@ def _restore(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-def deploy_pipeline(cfg: PipelineConfig, aws: deploy.Aws, work_dir: Path) -> dict[str, dict[str, Any]]:
+def deploy_pipeline(cfg: PipelineConfig, aws: Aws, work_dir: Path) -> dict[str, dict[str, Any]]:
     """The deploy script's steps (roles, manifest check, artifacts, StackSets in order), then what the
     emulator skipped; returns each region's template."""
     rendering = render(cfg)
-    deploy.deploy_roles(cfg, aws, rendering, poll_seconds=0.05)
-    deploy.check_manifest(cfg, rendering)
-    chosen = deploy.targets(cfg, aws.account)
-    deploy.check_roles(cfg, aws, chosen)
+    stacksets.deploy_roles(cfg, aws, rendering.roles, poll_seconds=0.05)
+    manifest.check_manifest(cfg, rendering)
+    chosen = targets.targets(cfg, aws.account)
+    plan.check_roles(cfg, aws, chosen)
     zip_path, code_sha = handler_zip(work_dir / "handler.zip")
     code = zip_path.read_bytes()
-    plans = deploy.plan(cfg, aws, rendering, code_sha, chosen)
-    who = deploy.readers(aws, chosen)
+    plans = plan.plan(cfg, aws, rendering, code_sha, chosen)
+    who = artifacts.readers(aws, chosen)
     for p in plans:
-        deploy.upload_artifacts(aws, p.where, p.template, code, who)
-        deploy.apply(cfg, aws, p, lambda progress: None, poll_seconds=0.05)
+        artifacts.upload_artifacts(aws, p.where, p.template, code, who)
+        stacksets.apply(cfg, aws, p, lambda progress: None, poll_seconds=0.05)
     templates = {}
     for p in plans:
         templates[p.region] = json.loads(p.template.body)
@@ -618,7 +620,7 @@ def start(cfg: PipelineConfig, endpoint_url: str | None = None) -> Iterator[Loca
 
             emulator.patch_moto()
             stack.enter_context(mock_aws())
-        aws = deploy.connect(cfg.primary_region, None, endpoint_url)
+        aws = connect(cfg.primary_region, None, endpoint_url)
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         templates = deploy_pipeline(cfg, aws, work)
         pipeline = LocalPipeline(cfg=cfg, account=aws.account, session=aws.session, endpoint_url=endpoint_url,

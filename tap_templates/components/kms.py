@@ -14,7 +14,8 @@ from awacs import aws
 from awacs.aws import Condition, Statement
 from troposphere import GetAtt, Output, Ref, Sub, kms
 
-from tap_templates import naming, policies, retention
+from tap_templates import naming, retention
+from tap_templates.components import policies
 from tap_templates.config import PipelineConfig
 
 ADMIN_ACTIONS = (

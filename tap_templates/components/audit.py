@@ -15,10 +15,11 @@ from awacs import s3 as s3_actions
 from troposphere import GetAtt, Output, Ref, Sub, cloudtrail, s3
 from troposphere import config as awsconfig
 
-from tap_templates import naming, policies, retention
+from tap_templates import naming, retention
+from tap_templates.components import policies
+from tap_templates.components.kms import DataKey
+from tap_templates.components.storage import AUDIT_LOG_PREFIX
 from tap_templates.config import PipelineConfig
-from tap_templates.kms import DataKey
-from tap_templates.storage import AUDIT_LOG_PREFIX
 
 TRAIL_PREFIX = "cloudtrail"
 

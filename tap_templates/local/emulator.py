@@ -5,7 +5,7 @@ never altered to suit the emulator. Each function names the gap it covers, and r
 the rendered template itself, so a template change still reaches the tests.
 
 Two kinds of fix. ``patch_moto`` corrects moto's own behaviour where it fails or lies, once, when the
-emulator starts (in-process before ``mock_aws``, or in the server: ``python -m tap_templates.emulator -p PORT``
+emulator starts (in-process before ``mock_aws``, or in the server: ``python -m tap_templates.local.emulator -p PORT``
 is ``moto_server`` with these fixes). ``apply_skipped_resources`` applies, after a deploy, the parts of a
 template moto's CloudFormation silently skips, through the same AWS APIs a user would call.
 
@@ -55,7 +55,7 @@ Gaps covered:
   and encryption, and sends the destination bucket's own event notifications as S3 does for a replica.
   Against a server, ``patch_moto`` serves it at ``POST /moto-api/tap/replicate-object`` (JSON body: ``account``,
   ``sourceBucket``, ``key``, ``versionId``, ``targetBucket``); ``replicate_object_via`` calls either. The
-  local simulation (``tap_templates.simulation``) decides what to replicate from the template's rules.
+  local simulation (``tap_templates.local.simulation``) decides what to replicate from the template's rules.
 - ``AWS::SecretsManager::Secret`` is skipped (the pseudonymization key the processor reads):
   ``apply_skipped_resources`` creates it with the Secrets Manager API, with a value generated as its
   ``GenerateSecretString`` asks, its KMS key and its ``ReplicaRegions`` (moto replicates it), unless it exists.
@@ -951,7 +951,7 @@ def apply_skipped_resources(template: dict[str, Any], region: str, session: Any,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m tap_templates.emulator [-H HOST] [-p PORT]``: moto's server with ``patch_moto`` applied."""
+    """``python -m tap_templates.local.emulator [-H HOST] [-p PORT]``: moto's server with ``patch_moto`` applied."""
     from moto import server
 
     patch_moto()

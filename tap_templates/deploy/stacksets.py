@@ -1,0 +1,245 @@
+"""Deploying the rendered templates as CloudFormation StackSets: plan, create or update, wait, summarize, destroy.
+
+One StackSet per region template, administered from that region itself: a region's outage then never blocks
+managing the others (a failover flips the secondary's ``ProcessingEnabled`` while the primary is down). Each
+StackSet has one stack instance per target account, in its own region only. StackSets are deployed in the
+manifest's order, secondaries first, and each waits for the one before: the primary replicates into the
+secondaries' buckets and creates global-table replicas with their keys, which must exist already.
+
+The code location (``CodeBucket``/``CodeKey``) is a StackSet parameter: every instance of a region reads the same
+content-addressed zip from the deploying account's artifacts bucket there, so a new template and new code
+reach each instance in one operation. Per-instance overrides are reserved for per-instance state, such as a
+promoted secondary's ``ProcessingEnabled``: a deploy never passes overrides, which keeps them (AWS applies a
+StackSet update on top of each instance's overrides), and ``set_overrides`` changes them explicitly.
+
+Nothing here knows about the emulator: the same calls go to AWS or, with an endpoint URL, to moto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tap_templates import naming, regions
+from tap_templates.config import PipelineConfig
+from tap_templates.deploy.aws import Aws
+from tap_templates.deploy.plan import StackSetPlan, normalized, parameters_of, read_deployed, read_instances
+from tap_templates.deploy.targets import administration_role_arn, check_account_id, operation_preferences
+from tap_templates.errors import ConfigError
+from tap_templates.render import RenderedTemplate
+
+DONE = ("SUCCEEDED", "FAILED", "STOPPED")
+FAILED_INSTANCE = ("FAILED", "CANCELLED")
+STACK_DONE = re.compile(r"_(COMPLETE|FAILED)$")
+
+
+class OperationFailed(Exception):
+    """A StackSet operation ended without success; each line names an instance and why it failed."""
+
+    def __init__(self, stack_set: str, action: str, status: str, failures: Sequence[str]) -> None:
+        self.lines = [f"{stack_set}: {action} {status}", *(f"  {line}" for line in failures)]
+        super().__init__("\n".join(self.lines))
+
+
+
+@dataclass(frozen=True)
+class OperationProgress:
+    """Where one StackSet operation stands, reported on every poll."""
+
+    stack_set: str
+    action: str
+    status: str
+    elapsed: float
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE
+
+
+ProgressCallback = Callable[[OperationProgress], None]
+
+
+def _capabilities(template: RenderedTemplate) -> list[str]:
+    """CAPABILITY_IAM for unnamed IAM resources, CAPABILITY_NAMED_IAM once any IAM resource has a name."""
+    resources = json.loads(template.body).get("Resources", {}).values()
+    named = any(r["Type"].startswith("AWS::IAM::") and "RoleName" in r.get("Properties", {}) for r in resources)
+    return ["CAPABILITY_NAMED_IAM" if named else "CAPABILITY_IAM"]
+
+
+def wait(aws: Aws, stack_set: str, region: str, operation_id: str, action: str, on_progress: ProgressCallback,
+         poll_seconds: float = 5.0, timeout_seconds: float = 7200.0) -> None:
+    """Poll the operation until it ends; raise ``OperationFailed`` with each failed instance's reason."""
+    cf = aws.client("cloudformation", region)
+    started = time.monotonic()
+    while True:
+        operation = cf.describe_stack_set_operation(StackSetName=stack_set, OperationId=operation_id)
+        status = operation["StackSetOperation"]["Status"]
+        on_progress(OperationProgress(stack_set, action, status, time.monotonic() - started))
+        if status in DONE:
+            break
+        if time.monotonic() - started > timeout_seconds:
+            raise OperationFailed(stack_set, action, f"still {status} after {timeout_seconds:.0f} s",
+                                  [f"operation {operation_id} continues in AWS; check the CloudFormation console"])
+        time.sleep(poll_seconds)
+    if status == "SUCCEEDED":
+        return
+    failures = []
+    for page in cf.get_paginator("list_stack_set_operation_results").paginate(StackSetName=stack_set,
+                                                                              OperationId=operation_id):
+        for result in page["Summaries"]:
+            if result["Status"] in FAILED_INSTANCE:
+                failures.append(f"{result['Account']} {result['Region']} {result['Status']}: "
+                                f"{result.get('StatusReason', 'no reason given')}")
+    reason = operation["StackSetOperation"].get("StatusReason")
+    raise OperationFailed(stack_set, action, status, failures or [reason or "no instance reported a reason"])
+
+
+def _stack_set_arguments(cfg: PipelineConfig, aws: Aws, p: StackSetPlan) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "TemplateURL": p.where.template_url, "Capabilities": _capabilities(p.template),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(p.parameters.items())],
+    }
+    if not p.targets.service_managed:
+        arguments |= {"AdministrationRoleARN": administration_role_arn(cfg, aws),
+                      "ExecutionRoleName": naming.stackset_execution_role(cfg)}
+    return arguments
+
+
+def apply(cfg: PipelineConfig, aws: Aws, p: StackSetPlan, on_progress: ProgressCallback,
+          poll_seconds: float = 5.0) -> list[str]:
+    """Create or update the StackSet, then its missing instances; wait for each operation. Returns the actions
+    that ran, each also reported to ``on_progress`` as it ends."""
+    cf = aws.client("cloudformation", p.region)
+    preferences = operation_preferences(cfg, p.region)
+    done = []
+
+    def run(action: str, call: Callable[..., dict[str, Any]], **arguments: Any) -> None:
+        token = str(uuid.uuid4())  # idempotency token: a retried call cannot start a second operation
+        operation_id = call(StackSetName=p.name, OperationId=token, OperationPreferences=preferences,
+                            **arguments)["OperationId"]
+        wait(aws, p.name, p.region, operation_id, action, on_progress, poll_seconds)
+        done.append(action)
+
+    if p.deployed is None:
+        extra = ({"PermissionModel": "SERVICE_MANAGED",
+                  "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": True}}
+                 if p.targets.service_managed else {"PermissionModel": "SELF_MANAGED"})
+        cf.create_stack_set(StackSetName=p.name,
+                            Description=f"tap-pipeline {cfg.environment}: {p.role} region {p.region}",
+                            **_stack_set_arguments(cfg, aws, p), **extra)
+        on_progress(OperationProgress(p.name, "create StackSet", "SUCCEEDED", 0.0))
+        done.append("create StackSet")
+    elif p.changes:
+        run("update", cf.update_stack_set, **_stack_set_arguments(cfg, aws, p))
+    if p.new_accounts or p.new_organizational_units:
+        run("create instances", cf.create_stack_instances, Regions=[p.region],
+            **p.targets.instance_targets(p.new_accounts))
+    if p.retry_accounts and not p.changes:
+        # No ParameterOverrides: AWS keeps every instance's overrides as they are.
+        run("retry instances", cf.update_stack_instances, Regions=[p.region], Accounts=list(p.retry_accounts))
+    return done
+
+
+def set_overrides(cfg: PipelineConfig, aws: Aws, region: str, accounts: Sequence[str], overrides: dict[str, str],
+                  on_progress: ProgressCallback, poll_seconds: float = 5.0) -> None:
+    """Change some parameters of some instances and keep their other overrides (the failover tool's entry).
+
+    ``UpdateStackInstances`` replaces an instance's whole override list, so each account's current overrides
+    are read first and sent back merged; accounts whose merged lists differ get separate operations."""
+    stack_set = naming.stack_set(cfg, region)
+    current = {i.account: i.overrides for i in read_instances(aws, stack_set, region)}
+    groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for account in accounts:
+        if account not in current:
+            raise ConfigError(f"{stack_set} has no instance in account {account}")
+        merged = tuple(sorted({**current[account], **overrides}.items()))
+        groups.setdefault(merged, []).append(account)
+    cf = aws.client("cloudformation", region)
+    for merged, group in groups.items():
+        operation_id = cf.update_stack_instances(
+            StackSetName=stack_set, Regions=[region], Accounts=group, OperationId=str(uuid.uuid4()),
+            OperationPreferences=operation_preferences(cfg, region),
+            ParameterOverrides=[{"ParameterKey": k, "ParameterValue": v} for k, v in merged])["OperationId"]
+        wait(aws, stack_set, region, operation_id, "update overrides", on_progress, poll_seconds)
+
+
+# --- summary ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    stack_set: str
+    region: str
+    account: str
+    status: str
+    detailed_status: str
+    reason: str
+    outputs: dict[str, str]
+
+
+def summary(cfg: PipelineConfig, aws: Aws) -> list[SummaryRow]:
+    """Every StackSet instance with its status and, where the stack is in this account, its outputs."""
+    rows = []
+    for region in regions.deploy_order(cfg):
+        name = naming.stack_set(cfg, region)
+        deployed = read_deployed(aws, name, region)
+        for instance in deployed.instances if deployed else ():
+            outputs: dict[str, str] = {}
+            if instance.account == aws.account and instance.stack_id:
+                try:
+                    stack = aws.client("cloudformation", instance.region).describe_stacks(
+                        StackName=instance.stack_id)["Stacks"][0]
+                    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+                except ClientError:
+                    outputs = {}
+            rows.append(SummaryRow(name, instance.region, instance.account, instance.status,
+                                   instance.detailed_status, instance.reason, outputs))
+    return rows
+
+
+def deploy_roles(cfg: PipelineConfig, aws: Aws, roles_body: bytes, administrator_account: str = "",
+                 poll_seconds: float = 2.0, timeout_seconds: float = 1800.0) -> str:
+    """Create or update the roles stack in this account (IAM is global; the stack lives in the primary region).
+    Returns the stack's final status, or "up to date"."""
+    if administrator_account:
+        check_account_id(administrator_account)
+    cf = aws.client("cloudformation", cfg.primary_region)
+    name = naming.stackset_roles_stack(cfg)
+    arguments = {"StackName": name, "TemplateBody": roles_body.decode(), "Capabilities": ["CAPABILITY_NAMED_IAM"],
+                 "Parameters": [{"ParameterKey": "AdministratorAccountId", "ParameterValue": administrator_account}],
+                 "Tags": [{"Key": k, "Value": v} for k, v in sorted(cfg.tags.items())]}
+    try:
+        existing = cf.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        existing = None
+    if existing is None or existing["StackStatus"] == "DELETE_COMPLETE":
+        cf.create_stack(**arguments)
+    else:
+        body = cf.get_template(StackName=name)["TemplateBody"]
+        body = body if isinstance(body, str) else json.dumps(body)
+        same_params = parameters_of(existing.get("Parameters", [])).get("AdministratorAccountId", "") \
+            == administrator_account
+        if normalized(body) == roles_body.decode() and same_params:
+            return "up to date"
+        cf.update_stack(**arguments)
+    started = time.monotonic()
+    while True:
+        status = cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if STACK_DONE.search(status):
+            break
+        if time.monotonic() - started > timeout_seconds:
+            break
+        time.sleep(poll_seconds)
+    if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise OperationFailed(name, "deploy roles", status, ["see the stack's events in the CloudFormation console"])
+    return status
+
