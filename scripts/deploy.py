@@ -58,32 +58,14 @@ def parser_for(command: str) -> cli.ArgumentParser:
     return parser
 
 
-class StatusLine:
-    """One live line per operation on a terminal; one line per status change elsewhere (CI logs)."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out, self.live, self.last = out, out.isatty(), ""
-
-    def __call__(self, progress: stacksets.OperationProgress) -> None:
-        text = f"  {progress.stack_set}: {progress.action} {progress.status} ({progress.elapsed:.0f} s)"
-        if self.live:
-            self.out.write("\r\033[K" + text + ("\n" if progress.done else ""))
-            self.out.flush()
-        elif progress.status != self.last or progress.done:
-            print(text, file=self.out)
-        self.last = "" if progress.done else progress.status
-
-
 def print_summary(rows: Sequence[stacksets.SummaryRow], out: TextIO) -> None:
     if not rows:
         print("no StackSet instances", file=out)
         return
     header = ("StackSet", "Region", "Account", "Status", "Detail", "Outputs")
-    table = [header, *((r.stack_set, r.region, r.account, r.status, r.detailed_status, str(len(r.outputs)))
-                       for r in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
+    for line in cli.table(header, [(r.stack_set, r.region, r.account, r.status, r.detailed_status,
+                                    str(len(r.outputs))) for r in rows]):
+        print(line, file=out)
     for r in rows:
         if r.reason:
             print(f"{r.stack_set} {r.account}: {r.reason}", file=out)
@@ -92,12 +74,6 @@ def print_summary(rows: Sequence[stacksets.SummaryRow], out: TextIO) -> None:
             width = max(map(len, r.outputs))
             for key, value in sorted(r.outputs.items()):
                 print(f"  {key.ljust(width)}  {value}", file=out)
-
-
-def confirm(question: str, expected: str) -> bool:
-    if not sys.stdin.isatty():
-        raise ConfigError(f"{question.rstrip(': ')}: no terminal to ask on; pass --yes")
-    return input(question).strip() == expected
 
 
 def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
@@ -129,10 +105,10 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -
     if all(p.up_to_date for p in plans):
         print("nothing to deploy: every StackSet and instance is up to date")
     else:
-        if not args.yes and sys.stdin.isatty() and not confirm("apply these changes? [y/N] ", "y"):
+        if not args.yes and sys.stdin.isatty() and not cli.confirm("apply these changes? [y/N] ", "y"):
             print("cancelled")
             return 0
-        progress = StatusLine(sys.stdout)
+        progress = cli.StatusLine(sys.stdout)
         for p in plans:
             stacksets.apply(cfg, aws, p, progress)
     print_summary(stacksets.summary(cfg, aws), sys.stdout)
@@ -148,11 +124,11 @@ def run_roles(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) ->
 
 def run_destroy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
     names = ", ".join(destroy.stack_set_names(cfg))
-    if not args.yes and not confirm(f"destroy {names} in every account? type the environment name "
+    if not args.yes and not cli.confirm(f"destroy {names} in every account? type the environment name "
                                     f"({cfg.environment}) to confirm: ", cfg.environment):
         print("cancelled")
         return 0
-    removed, kept = destroy.destroy(cfg, aws, StatusLine(sys.stdout))
+    removed, kept = destroy.destroy(cfg, aws, cli.StatusLine(sys.stdout))
     for line in removed:
         print(line)
     if kept:

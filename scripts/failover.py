@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from tap_templates import cli
 from tap_templates.operations import failover, options, reconcile
 from tap_templates.operations.environment import check_region
-from tap_templates.operations.text import table
 
 PROG = "failover.py"
 
@@ -45,7 +44,7 @@ def parser() -> cli.ArgumentParser:
 
 
 def print_status(rows: list[failover.StatusRow]) -> None:
-    for line in table(failover.StatusRow.HEADER, [r.row() for r in rows]):
+    for line in cli.table(failover.StatusRow.HEADER, [r.row() for r in rows]):
         print(line)
     notes = list(dict.fromkeys(note for r in rows for note in r.notes()))
     for note in notes:
@@ -55,7 +54,7 @@ def print_status(rows: list[failover.StatusRow]) -> None:
 
 def print_roles(outcome: failover.Outcome) -> None:
     rows = [[s.region, s.configured, s.role, s.mapping_state or "unknown"] for s in outcome.states.values()]
-    for line in table(("region", "config", "role", "event source"), rows):
+    for line in cli.table(("region", "config", "role", "event source"), rows):
         print(line)
 
 
@@ -67,10 +66,10 @@ def change(args: argparse.Namespace, env: object, target: str, steps: list[failo
     if args.dry_run:
         print("dry run: nothing was changed")
         return 0
-    if not args.yes and not options.confirm(f"type the region name ({target}) to go ahead: ", target):
+    if not args.yes and not cli.confirm(f"type the region name ({target}) to go ahead: ", target):
         print("cancelled: nothing was changed")
         return 0
-    outcome = failover.execute(env, target, steps, print, options.progress_printer(print))
+    outcome = failover.execute(env, target, steps, print, cli.StatusLine(sys.stdout, only_when_done=True))
     print_roles(outcome)
     if outcome.warnings:
         print(f"{target} is active; {len(outcome.warnings)} step(s) could not reach their region (see WARNING "

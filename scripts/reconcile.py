@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from tap_templates import cli
 from tap_templates.operations import options, reconcile
-from tap_templates.operations.text import table
 
 PROG = "reconcile.py"
 LISTED = 50
@@ -50,7 +49,7 @@ def print_report(report: reconcile.Report) -> None:
     rows = [[r.region, r.bucket, *(str(r.counts[s]) for s in reconcile.STATUSES), str(r.ignored)]
             if not r.error else [r.region, r.bucket, *("?" for _ in reconcile.STATUSES), "?"]
             for r in report.regions]
-    for line in table(header, rows):
+    for line in cli.table(header, rows):
         print(line)
     listed = report.findings[:LISTED]
     for finding in listed:

@@ -1,7 +1,12 @@
-"""What every script shares: argument errors and user errors as one line and exit code 2, no tracebacks.
+"""What every command shares: one-line errors and exit codes, plain-text tables, the confirmation prompt and
+the progress of long AWS operations.
 
-Only ``ConfigError`` (and argparse's own errors) are turned into one line: anything else is a bug and
-keeps its traceback.
+Exit codes are the same for every command: 0 done (or nothing wrong found), 1 an operation failed or a
+discrepancy was found, 2 bad input as one line (``ConfigError`` and argparse's own errors). Anything else is
+a bug and keeps its traceback.
+
+Output is plain text that reads the same in a terminal and in a CI log: no colours, no box drawing; a live
+status line only where the output is a terminal.
 """
 
 from __future__ import annotations
@@ -9,11 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import NoReturn, Protocol, TextIO
 
 from tap_templates.errors import ConfigError
 
+FAILED = 1
 USAGE_ERROR = 2
+INTERRUPTED = 130
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -30,4 +37,78 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+
+
+# --- tables -----------------------------------------------------------------------------------------------------
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart, trailing blanks removed."""
+    everything = [list(header), *(list(r) for r in rows)]
+    widths = [max(len(row[i]) for row in everything) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in everything]
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``, ``2.0 d``: the unit a person would say."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+# --- confirmation -------------------------------------------------------------------------------------------------
+
+
+def require_terminal(yes: bool, what: str, dry_run: bool = False) -> None:
+    """Before any AWS call: a change that needs confirming cannot run unattended without ``--yes``."""
+    if not (yes or dry_run or sys.stdin.isatty()):
+        raise ConfigError(f"{what}: no terminal to ask for confirmation on; pass --yes")
+
+
+def confirm(question: str, expected: str) -> bool:
+    """Ask on the terminal; True only when the answer is ``expected`` (a typed name for destructive changes)."""
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{question.rstrip(': ')}: no terminal to ask on; pass --yes")
+    return input(question).strip() == expected
+
+
+# --- progress -----------------------------------------------------------------------------------------------------
+
+
+class Progress(Protocol):
+    """What a long operation reports as it goes (a StackSet operation's ``OperationProgress``)."""
+
+    @property
+    def stack_set(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def done(self) -> bool: ...
+
+
+class StatusLine:
+    """One live line per operation on a terminal; one line per status change elsewhere (CI logs)."""
+
+    def __init__(self, out: TextIO, only_when_done: bool = False) -> None:
+        self.out, self.live, self.last, self.only_when_done = out, out.isatty(), "", only_when_done
+
+    def __call__(self, progress: Progress) -> None:
+        text = f"  {progress.stack_set}: {progress.action} {progress.status} ({progress.elapsed:.0f} s)"
+        if self.only_when_done and not progress.done:
+            return
+        if self.live:
+            self.out.write("\r\033[K" + text + ("\n" if progress.done else ""))
+            self.out.flush()
+        elif progress.status != self.last or progress.done:
+            print(text, file=self.out)
+        self.last = "" if progress.done else progress.status

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from tap_templates import naming
+from tap_templates.cli import duration
 from tap_templates.deploy import stacksets
 from tap_templates.errors import ConfigError
 from tap_templates.operations import reconcile
@@ -37,7 +38,6 @@ from tap_templates.operations.environment import (
     reaching,
     read_states,
 )
-from tap_templates.operations.text import duration
 
 ROUTE53_REGION = "us-east-1"  # Route 53's API and its CloudWatch metrics live here
 METRIC_WINDOW = dt.timedelta(minutes=15)

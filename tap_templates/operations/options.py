@@ -17,10 +17,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tap_templates import cli
 from tap_templates.config import PipelineConfig, load_config
 from tap_templates.deploy import stacksets
-from tap_templates.errors import ConfigError
 from tap_templates.operations.environment import Environment, OperationError, Unreachable, connect
 
-FAILED = 1
+FAILED = cli.FAILED
 
 
 def common_options() -> cli.ArgumentParser:
@@ -42,18 +41,8 @@ def environment(args: argparse.Namespace, check: Callable[[PipelineConfig], obje
     if check is not None:
         check(cfg)
     if confirming is not None:
-        require_terminal(args, confirming)
+        cli.require_terminal(args.yes, confirming, args.dry_run)
     return connect(cfg, args.profile, args.endpoint_url)
-
-
-def require_terminal(args: argparse.Namespace, what: str) -> None:
-    """Before any AWS call: a change that needs confirming cannot run unattended without ``--yes``."""
-    if not (args.yes or args.dry_run or sys.stdin.isatty()):
-        raise ConfigError(f"{what}: no terminal to ask for confirmation on; pass --yes")
-
-
-def confirm(question: str, expected: str) -> bool:
-    return input(question).strip() == expected
 
 
 def guarded(main: Callable[[Sequence[str] | None], int], prog: str) -> Callable[[Sequence[str] | None], int]:
@@ -71,11 +60,3 @@ def guarded(main: Callable[[Sequence[str] | None], int], prog: str) -> Callable[
             print(f"{prog}: error: {exc}", file=sys.stderr)
         return FAILED
     return run
-
-
-def progress_printer(out: Callable[[str], None]) -> Callable[[stacksets.OperationProgress], None]:
-    """StackSet operations: one line when each ends (they take minutes on AWS, seconds on the emulator)."""
-    def report(progress: stacksets.OperationProgress) -> None:
-        if progress.done:
-            out(f"  {progress.stack_set}: {progress.action} {progress.status} ({progress.elapsed:.0f} s)")
-    return report
