@@ -17,7 +17,7 @@ import pytest
 
 from tap_templates.deploy import packaging as package
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "package.py"
 
 

@@ -15,7 +15,7 @@ from tap_templates.config import load_config
 from tap_templates.render import differences, render, write
 from tests.support.rendered import SHIPPED_ENVS, rendering
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent
 RENDER = [sys.executable, str(ROOT / "scripts" / "render.py")]
 
 
