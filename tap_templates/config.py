@@ -11,9 +11,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tap_templates import naming, regions
 from tap_templates.errors import ConfigError
@@ -152,6 +153,10 @@ SECTIONS: dict[str, type] = {
 }
 
 
+# How a value of each kind is named in an error message ("must be an integer", not "must be a int").
+_KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
 def config_path(env: str) -> Path:
     return CONFIG_DIR / f"{env}.toml"
 
@@ -190,7 +195,8 @@ def parse_config(raw: dict[str, Any], env: str, source: str = "config") -> Pipel
     top = {f.name for f in fields(PipelineConfig)} - set(SECTIONS) - {"tags", "environment"}
     unknown = sorted(set(raw) - top)
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(top))}")
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(top))}, "
+                          f"and the sections {', '.join(f'[{name}]' for name in [*SECTIONS, 'tags'])}")
     if "secondary_regions" in raw:
         if not isinstance(raw["secondary_regions"], list):
             raise ConfigError(f"{source}: secondary_regions must be a list of region names")
@@ -221,19 +227,27 @@ def _section(cls: type, values: dict[str, Any], where: str) -> Any:
                 raise ConfigError(f"{where}: {key} must map names to lists of strings")
             value = {k: sorted(v) for k, v in sorted(value.items())}
         elif type(value) is not type(default) and not (type(default) is float and type(value) is int):
-            raise ConfigError(
-                f"{where}: {key} must be a {type(default).__name__}, got {type(value).__name__} {value!r}"
-            )
+            raise ConfigError(f"{where}: {key} must be {_KINDS[type(default)]}, got {value!r}")
         converted[key] = value
     return cls(**converted)
+
+
+Fail = Callable[[str], NoReturn]
 
 
 def validate(cfg: PipelineConfig, source: str = "config") -> None:
     """Reject values CloudFormation would reject later, or that would make an unsafe pipeline."""
 
-    def fail(message: str) -> None:
+    def fail(message: str) -> NoReturn:
         raise ConfigError(f"{source}: {message}")
 
+    for check in (_check_regions, _check_processor, _check_retention, _check_alarms, _check_stacksets,
+                  _check_network, _check_pseudonymization, _check_failover, _check_tags):
+        check(cfg, fail)
+    naming.validate(cfg)
+
+
+def _check_regions(cfg: PipelineConfig, fail: Fail) -> None:
     if not PROJECT_NAME.match(cfg.project):
         fail(f"project {cfg.project!r} is not valid: use lowercase letters, digits and single hyphens")
     for region in cfg.regions:
@@ -246,6 +260,8 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
     if len(set(cfg.secondary_regions)) != len(cfg.secondary_regions):
         fail("secondary_regions lists a region twice")
 
+
+def _check_processor(cfg: PipelineConfig, fail: Fail) -> None:
     p = cfg.processor
     _range(fail, "processor.memory_mb", p.memory_mb, 128, 10240)
     _range(fail, "processor.timeout_seconds", p.timeout_seconds, 10, 900)
@@ -264,6 +280,8 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
     if p.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail("processor.log_level must be one of DEBUG, INFO, WARNING, ERROR")
 
+
+def _check_retention(cfg: PipelineConfig, fail: Fail) -> None:
     r = cfg.retention
     if r.log_days not in regions.LOG_RETENTION_DAYS:
         allowed = ", ".join(map(str, regions.LOG_RETENTION_DAYS))
@@ -280,6 +298,8 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
     if r.object_expiry_days <= r.transition_deep_archive_days:
         fail("retention.object_expiry_days must be later than transition_deep_archive_days")
 
+
+def _check_alarms(cfg: PipelineConfig, fail: Fail) -> None:
     a = cfg.alarms
     if a.email and not EMAIL.match(a.email):
         fail(f"alarms.email {a.email!r} is not an e-mail address (leave it empty for no subscription)")
@@ -288,6 +308,8 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
         fail("alarms.duration_fraction and alarms.concurrency_fraction must be between 0 and 1")
     _range(fail, "alarms.replication_latency_ms", a.replication_latency_ms, 1000, 86_400_000)
 
+
+def _check_stacksets(cfg: PipelineConfig, fail: Fail) -> None:
     s = cfg.stacksets
     if s.permission_model not in ("SELF_MANAGED", "SERVICE_MANAGED"):
         fail("stacksets.permission_model must be SELF_MANAGED or SERVICE_MANAGED")
@@ -299,6 +321,8 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
         if not re.fullmatch(r"\d{12}", account):
             fail(f"stacksets.accounts: {account!r} is not a 12-digit AWS account ID")
 
+
+def _check_network(cfg: PipelineConfig, fail: Fail) -> None:
     try:
         network = ipaddress.IPv4Network(cfg.network.cidr)
     except ValueError:
@@ -306,6 +330,9 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
     if not 16 <= network.prefixlen <= 24 or not network.is_private:
         fail(f"network.cidr {cfg.network.cidr} must be a private range between /16 and /24")
     _range(fail, "audit.trail_log_days", cfg.audit.trail_log_days, 1, 36500)
+
+
+def _check_pseudonymization(cfg: PipelineConfig, fail: Fail) -> None:
     for data_type, paths in cfg.pseudonymization.fields.items():
         bad = [p for p in paths if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", p)]
         if bad or not re.fullmatch(r"[a-z][a-zA-Z0-9]*", data_type):
@@ -315,6 +342,8 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
             fail(f"pseudonymization.fields.{data_type}: {', '.join(keys)} would change the record's table key; "
                  "pseudonymize only other fields")
 
+
+def _check_failover(cfg: PipelineConfig, fail: Fail) -> None:
     f = cfg.failover
     if bool(f.hosted_zone_id) != bool(f.record_name):
         fail("failover.hosted_zone_id and failover.record_name go together: set both or neither")
@@ -323,15 +352,16 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
     if f.record_name and not re.fullmatch(r"([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?", f.record_name):
         fail(f"failover.record_name {f.record_name!r} is not a DNS name like ingest.data.example.com")
 
+
+def _check_tags(cfg: PipelineConfig, fail: Fail) -> None:
     missing = [t for t in REQUIRED_TAGS if not cfg.tags.get(t)]
     if missing:
         fail(f"[tags] is missing {', '.join(missing)}: every resource is tagged with them for cost reports")
     reserved = sorted(t for t in cfg.tags if t in ("Environment", "Project", "Service") or t.startswith("aws:"))
     if reserved:
         fail(f"[tags] sets {', '.join(reserved)}, which the pipeline sets itself; remove them")
-    naming.validate(cfg)
 
 
-def _range(fail: Any, name: str, value: int, low: int, high: int) -> None:
+def _range(fail: Fail, name: str, value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         fail(f"{name} is {value}; it must be between {low} and {high}")
