@@ -1,4 +1,4 @@
-"""Issue 5's template side: VPC isolation, pseudonymization secret, audit switches and scanner cleanliness."""
+"""The template side of security: VPC isolation, the pseudonymization secret, audit switches and scanner cleanliness."""
 
 from __future__ import annotations
 
