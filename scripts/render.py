@@ -1,60 +1,15 @@
-"""Render the pipeline's CloudFormation templates: python scripts/render.py [--env ENV] [--check]."""
+"""Render the pipeline's CloudFormation templates: python scripts/render.py [--env ENV] [--check].
 
-from __future__ import annotations
+The command lives in ``tap_templates.commands.render``; once the package is installed, ``tap render``
+runs the same.
+"""
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from tap_templates import cli, config
-from tap_templates.errors import ConfigError
-from tap_templates.render import differences, render, write
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def parse_args(argv: Sequence[str] | None) -> object:
-    parser = cli.ArgumentParser(prog="render.py", description=__doc__)
-    parser.add_argument("--env", action="append", dest="envs", metavar="ENV",
-                        help="environment to render (config/ENV.toml); repeatable; default dev")
-    parser.add_argument("--all", action="store_true", help="render every environment in config/")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="config file to use instead of config/ENV.toml")
-    parser.add_argument("--out", type=Path, default=Path("build"), metavar="DIR", help="output folder (build)")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 when the files in --out differ from what the code renders")
-    args = parser.parse_args(argv)
-    if args.all and args.envs:
-        parser.error("--all and --env exclude each other")
-    if args.config and (args.all or len(args.envs or []) > 1):
-        parser.error("--config applies to a single --env")
-    if args.all:
-        args.envs = sorted(p.stem for p in config.CONFIG_DIR.glob("*.toml"))
-    args.envs = args.envs or ["dev"]
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(f"--out {args.out} exists and is not a folder")
-    configs = [config.load_config(env, args.config) for env in args.envs]
-    stale: list[str] = []
-    print(f"{'env':<8} {'region':<16} {'role':<10} {'resources':>9} {'bytes':>8}")
-    for cfg in configs:
-        env = cfg.environment
-        rendering = render(cfg)
-        for t in rendering.templates:
-            print(f"{env:<8} {t.region:<16} {t.role:<10} {t.resources:>9} {len(t.body):>8}")
-        if args.check:
-            stale += [f"{args.out / env / name}" for name in differences(rendering, args.out)]
-        else:
-            write(rendering, args.out)
-    if stale:
-        print("out of date (run python scripts/render.py --all and commit build/):", file=sys.stderr)
-        for name in stale:
-            print(f"  {name}", file=sys.stderr)
-        return 1
-    print("build/ is up to date" if args.check else f"wrote {args.out}/")
-    return 0
-
+from tap_templates.commands.render import run
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, prog="render.py"))
+    sys.exit(run())

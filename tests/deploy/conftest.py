@@ -7,7 +7,6 @@ uses. Nothing of the project is mocked: the deploy code makes its real AWS calls
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
@@ -20,12 +19,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tap_templates.commands import deploy as deploy_command
 from tap_templates.local import emulator
 from tests.deploy.helpers import (
     AWS_LOOKUPS,
     CREDENTIALS,
     ROOT,
-    SCRIPT,
     Result,
     build_test_zip,
     free_port,
@@ -59,22 +58,12 @@ def aws(credentials: dict[str, str]) -> Iterator[boto3.Session]:
         yield boto3.Session()
 
 
-def _load_cli() -> Any:
-    spec = importlib.util.spec_from_file_location("deploy_cli", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-DEPLOY_CLI = _load_cli()
-
-
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Any:
     """Run ``scripts/deploy.py`` in this process (so inside ``mock_aws``), as ``python scripts/deploy.py`` would."""
     def run(*args: str) -> Result:
         capsys.readouterr()
-        code = DEPLOY_CLI.cli.run(DEPLOY_CLI.main, list(args), prog="deploy.py")
+        code = deploy_command.run(list(args))
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
     return run

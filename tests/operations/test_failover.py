@@ -9,12 +9,12 @@ import datetime as dt
 import pytest
 
 from tap_templates import naming
+from tap_templates.commands import deploy as deploy_command
 from tap_templates.deploy import plan
 from tap_templates.errors import ConfigError
 from tap_templates.local import simulation
 from tap_templates.operations import failover
 from tap_templates.operations.environment import OperationError
-from tests.deploy.conftest import DEPLOY_CLI
 from tests.deploy.helpers import ROOT
 from tests.operations.conftest import CFG
 from tests.operations.helpers import jsonl
@@ -121,7 +121,7 @@ def test_a_later_deploy_keeps_the_promoted_roles(env, pipeline, tmp_path):
     config = tmp_path / "dev.toml"
     config.write_text((ROOT / "config" / "dev.toml").read_text().replace("memory_mb = 1024", "memory_mb = 2048"))
     zip_path, _ = simulation.handler_zip(tmp_path / "handler.zip")
-    assert DEPLOY_CLI.main(["--env", "dev", "--config", str(config), "--code-zip", str(zip_path), "--yes"]) == 0
+    assert deploy_command.main(["--env", "dev", "--config", str(config), "--code-zip", str(zip_path), "--yes"]) == 0
     function = pipeline.client("lambda", SECONDARY).get_function_configuration(FunctionName=naming.function(CFG))
     assert function["MemorySize"] == 2048, "the deploy did update the stacks"
     assert mapping_states(pipeline) == {PRIMARY: "Disabled", SECONDARY: "Enabled"}

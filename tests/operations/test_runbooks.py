@@ -44,10 +44,7 @@ def test_every_alarm_named_exists_and_every_alarm_has_a_runbook():
 
 
 def _parser(script: str):
-    spec = importlib.util.spec_from_file_location(f"runbook_{script}", ROOT / "scripts" / f"{script}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.parser()
+    return importlib.import_module(f"tap_templates.commands.{script}").parser()
 
 
 def commands() -> list[tuple[str, list[str]]]:
