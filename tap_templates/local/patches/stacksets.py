@@ -8,9 +8,10 @@ raises out of ``CreateStackInstances`` instead of failing the operation with the
 made-up stack ID; ``UpdateStackSet`` without ``OperationId`` has none.
 
 Three patches: instances merge overrides into the StackSet's parameters and report their real stack IDs
-(``patch_instance_overrides``); updates reach the instances' stacks (``patch_instance_updates``); and every
-operation records a result per instance, so a failure makes it FAILED with the instance's ``StatusReason``,
-rolling a failed create back (``patch_operation_results``).
+(``patch_instance_overrides``); updates reach the instances' stacks (``patch_instance_updates``); deletes and
+``ListStackSetOperationResults`` report per instance (``patch_operation_results``). A failure belongs to the
+operation, not the call, as on AWS: every operation records a result per instance, so one failed instance makes
+it FAILED with that instance's ``StatusReason`` (a failed create is rolled back first).
 """
 
 from __future__ import annotations
