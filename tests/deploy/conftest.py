@@ -1,7 +1,7 @@
 """Fixtures for the deploy tests: a deterministic handler zip, the emulator in-process and as a server, and
 ways to run ``scripts/deploy.py`` (in-process inside ``mock_aws``, or as a subprocess against the server).
 
-The emulator is moto with ``tap_templates.local.emulator.patch_moto`` applied: the same fixes the local simulation
+The emulator is moto with ``tap_templates.local.patches.patch_moto`` applied: the same fixes the local simulation
 uses. Nothing of the project is mocked: the deploy code makes its real AWS calls, answered by moto.
 """
 
@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 
 from tap_templates.commands import deploy as deploy_command
-from tap_templates.local import emulator
+from tap_templates.local.patches import patch_moto
 from tests.deploy.helpers import (
     AWS_LOOKUPS,
     CREDENTIALS,
@@ -39,7 +39,7 @@ def code_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def patched_emulator() -> None:
-    emulator.patch_moto()
+    patch_moto()
 
 
 @pytest.fixture
@@ -71,10 +71,10 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Any:
 
 @pytest.fixture(scope="session")
 def emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m tap_templates.local.emulator`` (moto_server with the emulator's fixes) on a free local port."""
+    """``python -m tap_templates.local.server`` (moto_server with the emulator's fixes) on a free local port."""
     port = free_port()
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
-    command = [sys.executable, "-m", "tap_templates.local.emulator", "-H", "127.0.0.1", "-p", str(port)]
+    command = [sys.executable, "-m", "tap_templates.local.server", "-H", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -108,7 +108,7 @@ def server(emulator_server: str, credentials: dict[str, str]) -> Iterator[str]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """moto warns once per resource of a type its CloudFormation skips; those types are checked in
-    test_emulator.py, so the warnings are noise here (only here: other suites keep them)."""
+    tests/local/test_skipped.py, so the warnings are noise here (only here: other suites keep them)."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(item.fspath).parents:

@@ -36,7 +36,7 @@ def rendered_template() -> dict[str, Any]:
 
 @pytest.fixture
 def pipeline(rendered_template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
-    from tap_templates.local.emulator import create_table_from_template
+    from tap_templates.local.skipped import create_table_from_template
 
     with mock_aws():
         table = create_table_from_template(rendered_template, client("dynamodb"))

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from tap_templates.config import load_config
-from tap_templates.local import simulation
+from tap_templates.local import pipeline as local_pipeline
 from tap_templates.operations import environment
 from tests.deploy.conftest import credentials, emulator_server, patched_emulator, server  # noqa: F401 (fixtures)
 from tests.operations.helpers import Outage
@@ -21,14 +21,14 @@ CFG = load_config("dev")
 
 
 @pytest.fixture
-def pipeline() -> Iterator[simulation.LocalPipeline]:
+def pipeline() -> Iterator[local_pipeline.LocalPipeline]:
     """dev deployed to both regions in the in-process emulator; the data ends with the test."""
-    with simulation.start(CFG) as local:
+    with local_pipeline.start(CFG) as local:
         yield local
 
 
 @pytest.fixture
-def outage(pipeline: simulation.LocalPipeline) -> Outage:
+def outage(pipeline: local_pipeline.LocalPipeline) -> Outage:
     """The session the tools use, and the regions it cannot reach (none until a test says so)."""
     return Outage(boto3.Session())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_templates.local import simulation
+from tap_templates.local import pipeline as local_pipeline
 from tests.deploy.helpers import one_line
 from tests.operations.conftest import CFG
 from tests.operations.helpers import jsonl, run_script, run_script_typing
@@ -56,7 +56,7 @@ def test_help_names_every_command_and_option():
 @pytest.mark.slow
 def test_failover_round_trip_over_http(server):
     endpoint = ("--env", "dev", "--endpoint-url", server)
-    with simulation.start(CFG, endpoint_url=server) as pipeline:
+    with local_pipeline.start(CFG, endpoint_url=server) as pipeline:
         pipeline.drain(PRIMARY)  # S3's test event
 
         def states() -> dict[str, str]:

@@ -23,7 +23,7 @@ import pytest
 
 from handlers import clients
 from handlers.contracts import ledger_id
-from tap_templates.local import simulation
+from tap_templates.local import container
 from tap_templates.operations import failover, reconcile
 from tests.operations.conftest import CFG
 from tests.operations.helpers import file_items, jsonl, ledger_item
@@ -45,7 +45,7 @@ class DieBeforeCompleting:
     def __call__(self, **_: Any) -> None:
         self.updates += 1
         if self.updates == 2:  # 1: the claim, 2: the save as COMPLETED
-            raise simulation.InvocationKilled()
+            raise container.InvocationKilled()
 
 
 def upload(pipeline, files: dict[str, int]) -> dict[str, str]:

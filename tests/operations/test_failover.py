@@ -12,7 +12,7 @@ from tap_templates import naming
 from tap_templates.commands import deploy as deploy_command
 from tap_templates.deploy import plan
 from tap_templates.errors import ConfigError
-from tap_templates.local import simulation
+from tap_templates.local import pipeline as local_pipeline
 from tap_templates.operations import failover
 from tap_templates.operations.environment import OperationError
 from tests.deploy.helpers import ROOT
@@ -120,7 +120,7 @@ def test_a_later_deploy_keeps_the_promoted_roles(env, pipeline, tmp_path):
     promote(env, SECONDARY)
     config = tmp_path / "dev.toml"
     config.write_text((ROOT / "config" / "dev.toml").read_text().replace("memory_mb = 1024", "memory_mb = 2048"))
-    zip_path, _ = simulation.handler_zip(tmp_path / "handler.zip")
+    zip_path, _ = local_pipeline.handler_zip(tmp_path / "handler.zip")
     assert deploy_command.main(["--env", "dev", "--config", str(config), "--code-zip", str(zip_path), "--yes"]) == 0
     function = pipeline.client("lambda", SECONDARY).get_function_configuration(FunctionName=naming.function(CFG))
     assert function["MemorySize"] == 2048, "the deploy did update the stacks"

@@ -1,16 +1,16 @@
 """scripts/simulate.py as a user runs it: a fresh process, the table it prints, its exit codes; and the same
-flow against the emulator server (``python -m tap_templates.local.emulator``) instead of the in-process one."""
+flow against the emulator server (``python -m tap_templates.local.server``) instead of the in-process one."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from tap_templates.local import simulation
+from tap_templates.local.pipeline import start
 from tests.deploy.conftest import credentials, emulator_server, server  # noqa: F401 (fixtures)
 from tests.deploy.helpers import ROOT, Result, one_line, subprocess_env
-from tests.simulation.conftest import CFG, PRIMARY, SECONDARY
-from tests.simulation.helpers import assert_completed, jsonl, sensor
+from tests.local.pipeline.conftest import CFG, PRIMARY, SECONDARY
+from tests.local.pipeline.helpers import assert_completed, jsonl, sensor
 
 SCRIPT = ROOT / "scripts" / "simulate.py"
 
@@ -54,7 +54,7 @@ def test_bad_input_is_one_line_and_exit_2():
 
 def test_the_flow_against_the_emulator_server(server, prefix):  # noqa: F811
     """Over HTTP: the replication route of the server keeps version IDs as the in-process backend does."""
-    with simulation.start(CFG, endpoint_url=server) as remote:
+    with start(CFG, endpoint_url=server) as remote:
         key = prefix + "over http é.jsonl"
         version = remote.upload(PRIMARY, key, jsonl([sensor(f"{prefix}{i}", i) for i in range(12)] + [{"id": 0}]))
         report = remote.drain(PRIMARY)

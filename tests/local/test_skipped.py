@@ -1,4 +1,4 @@
-"""What moto's CloudFormation leaves out of a deploy: applied afterwards by ``emulator.apply_skipped_resources``
+"""What moto's CloudFormation leaves out of a deploy: applied afterwards by ``skipped.apply_skipped_resources``
 and checked through the AWS APIs, or, for the resource types moto never creates, checked on the template
 against the names of what the deploy really created."""
 
@@ -12,7 +12,8 @@ from moto.cloudformation import parsing
 
 from tap_templates import naming
 from tap_templates.config import load_config
-from tap_templates.local import emulator
+from tap_templates.local import skipped
+from tap_templates.local.intrinsics import resources_of_type
 from tap_templates.render import render
 from tests.deploy.helpers import resolved
 
@@ -37,7 +38,7 @@ def skipped_types(template: dict) -> set[str]:
 
 def test_skipped_parts_are_applied_through_the_apis(deployed, aws):
     for region, template in TEMPLATES.items():
-        applied = emulator.apply_skipped_resources(template, region, aws)
+        applied = skipped.apply_skipped_resources(template, region, aws)
         s3, sqs = aws.client("s3", region_name=region), aws.client("sqs", region_name=region)
         ingest = resolved(naming.ingest_bucket(CFG, region))
         assert f"notifications of {ingest}" in applied and f"policy of bucket {ingest}" in applied
@@ -55,13 +56,13 @@ def test_skipped_parts_are_applied_through_the_apis(deployed, aws):
             assert json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
         topic = f"arn:aws:sns:{region}:123456789012:{naming.alarm_topic(CFG)}"
         assert "Policy" in aws.client("sns", region_name=region).get_topic_attributes(TopicArn=topic)["Attributes"]
-        assert emulator.apply_skipped_resources(template, region, aws) == applied, "idempotent"
+        assert skipped.apply_skipped_resources(template, region, aws) == applied, "idempotent"
 
 
 def test_an_object_in_the_passive_secondary_waits_in_its_queue(deployed, aws):
     """With the notification applied, an upload reaches the ingest queue; the secondary's trigger is off."""
     region = CFG.secondary_regions[0]
-    emulator.apply_skipped_resources(TEMPLATES[region], region, aws)
+    skipped.apply_skipped_resources(TEMPLATES[region], region, aws)
     bucket = resolved(naming.ingest_bucket(CFG, region))
     aws.client("s3", region_name=region).put_object(Bucket=bucket, Key="in/readings.jsonl", Body=b'{"a": 1}\n')
     sqs = aws.client("sqs", region_name=region)
@@ -88,7 +89,7 @@ def test_types_moto_does_not_create_are_checked_on_the_template(deployed, aws):
         function = aws.client("lambda", region_name=region).get_function(FunctionName=naming.function(CFG))
         queues = {q.rsplit("/", 1)[-1] for q in aws.client("sqs", region_name=region).list_queues()["QueueUrls"]}
         created = {function["Configuration"]["FunctionName"], naming.table(CFG), *queues}
-        for logical_id, alarm in emulator.resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        for logical_id, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
             props = alarm["Properties"]
             assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
             for dimension in props.get("Dimensions", []):

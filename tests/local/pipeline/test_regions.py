@@ -3,7 +3,7 @@ secondary's table replica holds what the primary wrote, and a promoted secondary
 completed (the ledger is keyed by key and version ID, which replication keeps).
 
 moto replicates neither S3 objects nor global tables: ``LocalPipeline.replicate`` is the shim that copies
-them (see tap_templates/local/simulation.py), so these tests check the pipeline's side of replication (names,
+them (see tap_templates/local/replication.py), so these tests check the pipeline's side of replication (names,
 keys, version IDs, the ledger), not AWS's replication itself."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import urllib.parse
 from tap_templates import naming
 from tap_templates.deploy import stacksets
 from tap_templates.deploy.aws import Aws
-from tests.simulation.conftest import CFG, PRIMARY, SECONDARY
-from tests.simulation.helpers import assert_completed, jsonl, ledger, records_of, sensor, table
+from tests.local.pipeline.conftest import CFG, PRIMARY, SECONDARY
+from tests.local.pipeline.helpers import assert_completed, jsonl, ledger, records_of, sensor, table
 
 
 def stack_parameters(pipeline, region: str) -> tuple[str, dict[str, str]]:

@@ -2,7 +2,7 @@
 
 Counts come from the table (items whose ``sourceFile`` is the file's ledger ID) and the ledger item, never from
 the handler's return value; record counts of the inputs come from the tests' own generators or from
-``simulation.count_records``.
+``inputs.count_records``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSResponse
 
 from handlers import failures
 from handlers.ledger import LEDGER_SORT_KEY, ledger_id
-from tap_templates.local.simulation import LocalPipeline
+from tap_templates.local.pipeline import LocalPipeline
 
 Key = tuple[str, str]
 

@@ -9,9 +9,10 @@ import json
 import pytest
 
 from handlers import failures
-from tap_templates.local import simulation
-from tests.simulation.conftest import PRIMARY
-from tests.simulation.helpers import (
+from tap_templates.local import simulate
+from tap_templates.local.inputs import collect_inputs, count_records
+from tests.local.pipeline.conftest import PRIMARY
+from tests.local.pipeline.helpers import (
     assert_completed,
     assert_failed,
     event,
@@ -38,9 +39,9 @@ def upload_all(pipeline, prefix, files: dict[str, bytes]) -> dict[str, str]:
 
 
 def test_the_samples_show_every_outcome_and_every_record_is_accounted_for(pipeline, prefix, samples_dir):
-    inputs = [dataclasses.replace(i, key=prefix + i.key) for i in simulation.collect_inputs([samples_dir])]
+    inputs = [dataclasses.replace(i, key=prefix + i.key) for i in collect_inputs([samples_dir])]
     assert sorted(i.key.removeprefix(prefix) for i in inputs) == sorted(SAMPLE_OUTCOMES)
-    result = simulation.run(pipeline, inputs)
+    result = simulate.run(pipeline, inputs)
     assert result.unaccounted == 0 and result.drain.messages_left == 0
     items, letters = table(pipeline, PRIMARY), pipeline.dead_letters(PRIMARY)
     for a in result.files:
@@ -86,7 +87,7 @@ def test_keys_with_spaces_and_non_ascii_characters_work(pipeline, prefix, name):
     version = pipeline.upload(PRIMARY, prefix + name, body)
     report = pipeline.drain(PRIMARY)
     assert report.file(prefix + name).status == "COMPLETED"
-    assert_completed(pipeline, PRIMARY, prefix + name, version, simulation.count_records(name, body), 0)
+    assert_completed(pipeline, PRIMARY, prefix + name, version, count_records(name, body), 0)
 
 
 def test_a_redelivered_notification_changes_nothing_and_counts_as_a_duplicate(pipeline, prefix):

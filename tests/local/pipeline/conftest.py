@@ -1,7 +1,7 @@
 """Fixtures for the end-to-end tests: one pipeline deployed to the in-process emulator for the whole package
 (the deploy is the slow part), unique object keys per test, and hooks on the handler's own clients.
 
-Nothing of the project is mocked: ``tap_templates.local.simulation`` deploys with the deploy code, moto answers
+Nothing of the project is mocked: ``tap_templates.local.pipeline`` deploys with the deploy code, moto answers
 every AWS call, and ``drain`` runs the real ``handlers.processor.handler``.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tap_templates.config import load_config
-from tap_templates.local import simulation
+from tap_templates.local.pipeline import LocalPipeline, start
 
 CFG = load_config("dev")
 PRIMARY = CFG.primary_region
@@ -23,13 +23,13 @@ SECONDARY = CFG.secondary_regions[0]
 
 
 @pytest.fixture(scope="package")
-def pipeline() -> Iterator[simulation.LocalPipeline]:
-    with simulation.start(CFG) as deployed:
+def pipeline() -> Iterator[LocalPipeline]:
+    with start(CFG) as deployed:
         yield deployed
 
 
 @pytest.fixture(autouse=True)
-def clean(pipeline: simulation.LocalPipeline) -> None:
+def clean(pipeline: LocalPipeline) -> None:
     """Every test starts with empty queues and tables (the objects of earlier tests stay in the buckets)."""
     pipeline.clear()
 
@@ -49,7 +49,7 @@ def no_sdk_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def inject(pipeline: simulation.LocalPipeline) -> Iterator[Callable[[str, str, str, Any], None]]:
+def inject(pipeline: LocalPipeline) -> Iterator[Callable[[str, str, str, Any], None]]:
     """``inject(region, service, event, hook)`` registers a botocore hook first on the handler's own client
     (the one the region's container uses), so it answers before moto; removed when the test ends."""
     from handlers import clients
@@ -69,11 +69,11 @@ def inject(pipeline: simulation.LocalPipeline) -> Iterator[Callable[[str, str, s
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "samples"
+    return Path(__file__).resolve().parents[3] / "samples"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """moto warns once per resource type its CloudFormation skips (tests/deploy/test_emulator.py checks those)."""
+    """moto warns once per resource type its CloudFormation skips (tests/local/test_skipped.py checks those)."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(item.fspath).parents:

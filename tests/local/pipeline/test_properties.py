@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers import failures
-from tap_templates.local import simulation
-from tests.simulation.conftest import PRIMARY
-from tests.simulation.helpers import assert_completed, assert_failed, csv_text, event, gz, jsonl, sensor, table
+from tap_templates.local.inputs import count_records
+from tests.local.pipeline.conftest import PRIMARY
+from tests.local.pipeline.helpers import assert_completed, assert_failed, csv_text, event, gz, jsonl, sensor, table
 
 GOOD = "good"
 # Bad record kinds each format can carry (a JSON array cannot hold unparseable text without failing whole).
@@ -134,10 +134,10 @@ def test_every_record_of_any_corpus_is_stored_once_or_its_file_is_dead_lettered(
     items, letters = table(pipeline, PRIMARY), pipeline.dead_letters(PRIMARY)
     for f, version in zip(corpus, versions, strict=True):
         if f.failure is None:
-            assert simulation.count_records(f.key, f.body) == f.processed + f.rejected
+            assert count_records(f.key, f.body) == f.processed + f.rejected
             assert_completed(pipeline, PRIMARY, f.key, version, f.processed, f.rejected, items=items,
                              letters=letters)
         else:
-            assert simulation.count_records(f.key, f.body) is None
+            assert count_records(f.key, f.body) is None
             assert_failed(pipeline, PRIMARY, f.key, version, None if f.failure == "any" else f.failure, items=items,
                           letters=letters)

@@ -14,9 +14,9 @@ import urllib.parse
 
 import pytest
 
-from tap_templates.local import simulation
-from tests.simulation.conftest import PRIMARY
-from tests.simulation.helpers import (
+from tap_templates.local.container import InvocationKilled
+from tests.local.pipeline.conftest import PRIMARY
+from tests.local.pipeline.helpers import (
     assert_completed,
     csv_text,
     error_response,
@@ -117,7 +117,7 @@ def test_an_invocation_killed_mid_file_is_retried_without_loss_or_duplicates(pip
         writes["n"] += 1
         if writes["n"] == after_writes and not writes["killed"]:
             writes["killed"] += 1
-            raise simulation.InvocationKilled
+            raise InvocationKilled
 
     inject(PRIMARY, "dynamodb", "before-send.dynamodb.BatchWriteItem", kill)
     report = pipeline.drain(PRIMARY)
