@@ -1,6 +1,6 @@
 """``tap``: every command of tap-pipeline under one name, working from any directory once installed.
 
-    tap render|deploy|failover|reconcile|redrive|package ARGS ...
+    tap render|deploy|simulate|failover|reconcile|redrive|package ARGS ...
     tap --version
 
 Each command is imported only when it runs, so ``tap --version`` and a mistyped command answer at once.
@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "failover": ("tap_templates.commands.failover", "status of every region, promote, fail back"),
     "reconcile": ("tap_templates.commands.reconcile", "objects against the file ledger, replicas against each other"),
     "redrive": ("tap_templates.commands.redrive", "dead letters back to the ingest queue, by reason"),
+    "simulate": ("tap_templates.commands.simulate", "the whole pipeline on the local emulator, with a report"),
     "package": ("tap_templates.commands.package", "build the handler's Lambda zip"),
 }
 

@@ -1,7 +1,7 @@
 """Shared fixtures: a moto account with the pipeline's bucket, DLQ and table, and the real handler.
 
 The table is created from the key schema and GSIs of the rendered template (``build/dev/us-east-1.json``)
-by ``tap_templates.local.emulator``, so a template change that breaks the handler fails these tests. Nothing of
+by ``tap_templates.local.skipped``, so a template change that breaks the handler fails these tests. Nothing of
 the project is mocked: every AWS call goes through real boto3 clients to moto.
 """
 

@@ -1,4 +1,4 @@
-"""Fixtures for the operations tools: a deployed pipeline in the emulator (``tap_templates.local.simulation``, which
+"""Fixtures for the operations tools: a deployed pipeline in the emulator (``tap_templates.local.pipeline``, which
 deploys with the deploy code and applies what moto skips), the tools' own boto3 session on it with a switch
 that makes regions unreachable, and the emulator server of the deploy tests for the scripts run as a user
 runs them. Nothing of the project is mocked: the tools make their real AWS calls, answered by moto."""

@@ -1,4 +1,4 @@
-"""The disaster drill, end to end on the emulated pipeline (``tap_templates.local.simulation``), with the real
+"""The disaster drill, end to end on the emulated pipeline (``tap_templates.local.pipeline``), with the real
 handler and the operations tools as an operator runs them:
 
 1. the primary processes a batch; a second file's invocation dies before marking it complete (its records are
