@@ -27,6 +27,10 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REQUIRED_TAGS = ("CostCenter", "Repository", "Owner")
 # Fields that make up a record's table key: the handler refuses to pseudonymize them.
 RECORD_KEY_FIELDS = ("id", "dataType", "timestamp")
+# SQS keeps a message at most 14 days (MessageRetentionPeriod, Amazon SQS Developer Guide, "Amazon SQS quotas").
+SQS_MAX_RETENTION_DAYS = 14
+# The private subnets of an isolated network, one per zone.
+ISOLATED_ZONE_COUNT = 2
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class RetentionConfig:
     noncurrent_version_days: int = 30
     access_log_days: int = 90
     abort_multipart_days: int = 7
+    # A message moved to a standard DLQ keeps its first enqueue time, so the DLQ keeps it for its own retention
+    # minus the time it spent in the ingest queue: the two must fit in SQS's 14 days (queues.py).
+    ingest_queue_days: int = 4
+    dead_letter_days: int = 10
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,10 @@ class NetworkConfig:
 
     isolated: bool = True
     cidr: str = "10.40.0.0/16"
+    # Availability Zone IDs (the same physical zones in every account, unlike zone names) of the two private
+    # subnets, per region; a region not listed uses its az1 and az2 (``subnet_zone_ids``). The deploy's
+    # pre-flight checks that every endpoint service is offered in them.
+    zone_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -297,6 +309,12 @@ def _check_retention(cfg: PipelineConfig, fail: Fail) -> None:
              "(S3 minimum storage duration)")
     if r.object_expiry_days <= r.transition_deep_archive_days:
         fail("retention.object_expiry_days must be later than transition_deep_archive_days")
+    _range(fail, "retention.ingest_queue_days", r.ingest_queue_days, 1, SQS_MAX_RETENTION_DAYS - 1)
+    _range(fail, "retention.dead_letter_days", r.dead_letter_days, 1, SQS_MAX_RETENTION_DAYS - 1)
+    if r.ingest_queue_days + r.dead_letter_days > SQS_MAX_RETENTION_DAYS:
+        fail(f"retention.ingest_queue_days + dead_letter_days is {r.ingest_queue_days + r.dead_letter_days} days: "
+             f"a dead letter keeps the time it was first queued and SQS keeps a message at most "
+             f"{SQS_MAX_RETENTION_DAYS} days, so both must fit in {SQS_MAX_RETENTION_DAYS}")
 
 
 def _check_alarms(cfg: PipelineConfig, fail: Fail) -> None:
@@ -304,6 +322,9 @@ def _check_alarms(cfg: PipelineConfig, fail: Fail) -> None:
     if a.email and not EMAIL.match(a.email):
         fail(f"alarms.email {a.email!r} is not an e-mail address (leave it empty for no subscription)")
     _range(fail, "alarms.queue_age_seconds", a.queue_age_seconds, 60, 1_209_600)
+    if a.queue_age_seconds >= cfg.retention.ingest_queue_days * 86_400:
+        fail(f"alarms.queue_age_seconds {a.queue_age_seconds} is not shorter than retention.ingest_queue_days "
+             f"({cfg.retention.ingest_queue_days} days): messages would expire before the alarm fires")
     if not 0 < a.duration_fraction < 1 or not 0 < a.concurrency_fraction < 1:
         fail("alarms.duration_fraction and alarms.concurrency_fraction must be between 0 and 1")
     _range(fail, "alarms.replication_latency_ms", a.replication_latency_ms, 1000, 86_400_000)
@@ -329,7 +350,38 @@ def _check_network(cfg: PipelineConfig, fail: Fail) -> None:
         fail(f"network.cidr {cfg.network.cidr!r} is not an IPv4 network like 10.40.0.0/16")
     if not 16 <= network.prefixlen <= 24 or not network.is_private:
         fail(f"network.cidr {cfg.network.cidr} must be a private range between /16 and /24")
+    _check_zone_ids(cfg, fail)
     _range(fail, "audit.trail_log_days", cfg.audit.trail_log_days, 1, 36500)
+
+
+def zone_id_prefix(region: str) -> str:
+    """AWS's zone ID prefix of a region: us-east-1 -> use1, ap-southeast-2 -> apse2, eu-central-1 -> euc1."""
+    area, direction, number = region.split("-")
+    return area + _DIRECTIONS.get(direction, direction) + number
+
+
+_DIRECTIONS = {"northeast": "ne", "southeast": "se", "northwest": "nw", "southwest": "sw", "north": "n",
+               "south": "s", "east": "e", "west": "w", "central": "c"}
+
+
+def subnet_zone_ids(cfg: PipelineConfig, region: str) -> list[str]:
+    """The zone IDs of a region's private subnets: ``[network] zone_ids``, else the region's az1 and az2."""
+    default = [f"{zone_id_prefix(region)}-az{n}" for n in range(1, ISOLATED_ZONE_COUNT + 1)]
+    return list(cfg.network.zone_ids.get(region, default))
+
+
+def _check_zone_ids(cfg: PipelineConfig, fail: Fail) -> None:
+    for region, ids in cfg.network.zone_ids.items():
+        if region not in cfg.regions:
+            fail(f"network.zone_ids names {region!r}, not a region of this environment ({', '.join(cfg.regions)})")
+        pattern = re.escape(zone_id_prefix(region)) + r"-az\d+"
+        bad = [z for z in ids if not re.fullmatch(pattern, z)]
+        if bad:
+            fail(f"network.zone_ids.{region}: {', '.join(bad)} is not a zone ID of {region} like "
+                 f"{zone_id_prefix(region)}-az1 (aws ec2 describe-availability-zones --region {region})")
+        if len(set(ids)) != ISOLATED_ZONE_COUNT or len(ids) != ISOLATED_ZONE_COUNT:
+            fail(f"network.zone_ids.{region} must list {ISOLATED_ZONE_COUNT} different zone IDs, one per private "
+                 f"subnet; it lists {', '.join(ids) or 'none'}")
 
 
 def _check_pseudonymization(cfg: PipelineConfig, fail: Fail) -> None:

@@ -1,9 +1,11 @@
 """Audit and governance: a CloudTrail trail of the ingestion bucket's data events with its own hardened
 bucket, and AWS Config managed rules scoped to this pipeline's resources.
 
-Both are switches (``[audit]`` in the config), on in the shipped prod config. The Config rules assume the
-account already records configuration (most organizations run one recorder per account centrally); the
-template does not create a recorder that would collide with theirs.
+Both are switches (``[audit]`` in the config), on in the shipped prod config. The Config rules need a
+configuration recorder in the account and region (``PutConfigRule`` fails with
+``NoAvailableConfigurationRecorderException`` otherwise) that records the types the rules check; most
+organizations run one recorder per account centrally, so the template does not create one that would collide
+with theirs, and the deploy's pre-flight (``tap_templates/deploy/preflight.py``) stops when it is missing.
 """
 
 from __future__ import annotations
@@ -104,19 +106,34 @@ CONFIG_RULES: tuple[tuple[str, str, str, str], ...] = (
     ("processor-concurrency", "LAMBDA_CONCURRENCY_CHECK", "AWS::Lambda::Function", "ProcessorFunction"),
     ("data-key-rotation", "CMK_BACKING_KEY_ROTATION_ENABLED", "AWS::KMS::Key", "DataKey"),
 )
+# Managed rules whose trigger type is Periodic (each rule's page in the AWS Config Developer Guide, e.g.
+# cmk-backing-key-rotation-enabled.html; the others above are "Configuration changes"). AWS Config refuses a
+# Scope on a periodic rule with InvalidParameterValueException (cloud-custodian/cloud-custodian#10008, from AWS
+# Support), so these evaluate every customer key of the account and region, every 24 hours.
+PERIODIC_RULES = frozenset({"CMK_BACKING_KEY_ROTATION_ENABLED"})
+PERIODIC_FREQUENCY = "TwentyFour_Hours"
+
+
+def _rule(cfg: PipelineConfig, suffix: str, identifier: str, resource_type: str, logical_id: str
+          ) -> awsconfig.ConfigRule:
+    if identifier in PERIODIC_RULES:
+        when = {"MaximumExecutionFrequency": PERIODIC_FREQUENCY}
+        description = f"{identifier}: every customer key in the region, {logical_id} among them"
+    else:
+        when = {"Scope": awsconfig.Scope(ComplianceResourceTypes=[resource_type],
+                                         ComplianceResourceId=Ref(logical_id))}
+        description = f"{identifier} for {logical_id}"
+    return awsconfig.ConfigRule(
+        f"ConfigRule{logical_id}{identifier.title().replace('_', '')}",
+        ConfigRuleName=naming.config_rule(cfg, suffix),
+        Description=description,
+        Source=awsconfig.Source(Owner="AWS", SourceIdentifier=identifier),
+        **when,
+    )
 
 
 def config_rules(cfg: PipelineConfig) -> list[awsconfig.ConfigRule]:
-    rules = [
-        awsconfig.ConfigRule(
-            f"ConfigRule{logical_id}{identifier.title().replace('_', '')}",
-            ConfigRuleName=naming.config_rule(cfg, suffix),
-            Description=f"{identifier} for {logical_id}",
-            Source=awsconfig.Source(Owner="AWS", SourceIdentifier=identifier),
-            Scope=awsconfig.Scope(ComplianceResourceTypes=[resource_type], ComplianceResourceId=Ref(logical_id)),
-        )
-        for suffix, identifier, resource_type, logical_id in CONFIG_RULES
-    ]
+    rules = [_rule(cfg, *rule) for rule in CONFIG_RULES]
     rules.append(awsconfig.ConfigRule(
         "ConfigRuleRecordsTablePitr",
         ConfigRuleName=naming.config_rule(cfg, "records-table-pitr"),

@@ -16,8 +16,26 @@ from troposphere import If, Output, Ref, Sub, route53
 
 from tap_templates import naming, regions
 from tap_templates.components.function import ENABLED_CONDITION
-from tap_templates.components.monitoring import Monitoring
+from tap_templates.components.monitoring import KEY_ALARMS, Monitoring
 from tap_templates.config import PipelineConfig
+
+# What each alarm check reports while its metric has no data. Route 53 evaluates the alarm's metric data
+# itself, not the alarm's state, so the alarms' TreatMissingData does not apply; with LastKnownStatus a check
+# that turned unhealthy on a burst stays unhealthy for as long as the metric stays silent, which keeps the
+# failover record on the secondary (Amazon Route 53 Developer Guide, "How Amazon Route 53 determines whether
+# a health check is healthy", dns-failover-determining-health-of-endpoints.html). Every key metric is silent
+# in a healthy, quiet region, so silence is healthy for each, for its own reason:
+INSUFFICIENT_DATA: dict[str, tuple[str, str]] = {
+    "ProcessorErrorsAlarm": (
+        "Healthy", "Lambda publishes Errors only for invocations: no data means nothing ran, so nothing failed"),
+    "IngestQueueAgeAlarm": (
+        "Healthy", "SQS publishes ApproximateAgeOfOldestMessage only while a message waits (Amazon SQS Developer "
+                   "Guide, 'Available CloudWatch metrics for Amazon SQS'): no data means an empty queue"),
+    "TableSystemErrorsBatchWriteItemAlarm": (
+        "Healthy", "DynamoDB publishes SystemErrors only when requests fail with a server error"),
+    "IngestBucket5xxAlarm": (
+        "Healthy", "S3 request metrics exist only for minutes with requests: no data means no request failed"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +58,7 @@ def _alarm_check(alarm: object, region: str) -> route53.HealthCheck:
         HealthCheckConfig=route53.HealthCheckConfig(
             Type="CLOUDWATCH_METRIC",
             AlarmIdentifier=route53.AlarmIdentifier(Name=alarm.AlarmName, Region=region),
-            InsufficientDataHealthStatus="LastKnownStatus",
+            InsufficientDataHealthStatus=INSUFFICIENT_DATA[alarm.title][0],
         ),
         DependsOn=[alarm.title],
     )
@@ -68,6 +86,11 @@ def _failover_record(cfg: PipelineConfig, region: str, check: route53.HealthChec
 
 
 def build(cfg: PipelineConfig, region: str, monitoring: Monitoring) -> Health:
+    """A region whose metrics stop altogether therefore looks healthy to Route 53: ``failover.py status``
+    and the composite alarm are where people see it (docs/runbooks.md)."""
+    undecided = set(KEY_ALARMS) - set(INSUFFICIENT_DATA)
+    if undecided:
+        raise ValueError(f"decide the health checks' insufficient-data status of {', '.join(sorted(undecided))}")
     checks = [_alarm_check(alarm, region) for alarm in monitoring.key_alarms()]
     always = [Ref(c) for c in checks if not hasattr(c, "Condition")]
     everything = [Ref(c) for c in checks]

@@ -50,22 +50,67 @@ class DataKey:
         ]
 
 
-def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
-    account = Sub(naming.ACCOUNT)
-    trail = []
-    if cfg.audit.cloudtrail:
-        trail.append(Statement(
+def cloudtrail_statements(cfg: PipelineConfig, region: str) -> list[Statement]:
+    """What CloudTrail needs to create the trail and encrypt its log files (AWS CloudTrail User Guide,
+    "Configure AWS KMS key policies for CloudTrail", create-kms-key-policy-for-cloudtrail.html), each
+    statement limited to this trail by ``aws:SourceArn``:
+
+    - GenerateDataKey with the trail's encryption context, to encrypt log files (AWS's sample grants
+      ``GenerateDataKey*``; S3 asks for GenerateDataKey, and wildcard actions are refused here);
+    - DescribeKey on its own: a DescribeKey request carries no encryption context, so a condition on
+      ``kms:EncryptionContext:aws:cloudtrail:arn`` would never match it and the trail would fail to create
+      (``InsufficientEncryptionPolicyException``);
+    - Decrypt, because the audit bucket uses an S3 Bucket Key: "kms:Decrypt permissions are required to create
+      or update a trail with SSE-KMS encryption enabled" on such a bucket.
+    """
+    principal = policies.service_principal("cloudtrail.amazonaws.com")
+    this_trail = aws.StringEquals("aws:SourceArn", Sub(naming.trail_arn(cfg, region)))
+    return [
+        Statement(
             Sid="CloudTrailEncryptsDataEventLogs",
             Effect=aws.Allow,
-            Principal=policies.service_principal("cloudtrail.amazonaws.com"),
-            Action=policies.actions("kms", "DescribeKey", "GenerateDataKey"),
+            Principal=principal,
+            Action=policies.actions("kms", "GenerateDataKey"),
             Resource=["*"],
             Condition=Condition([
-                aws.StringEquals("aws:SourceArn", Sub(naming.trail_arn(cfg, region))),
+                this_trail,
                 aws.StringLike("kms:EncryptionContext:aws:cloudtrail:arn",
                                Sub(f"arn:{naming.PARTITION}:cloudtrail:*:{naming.ACCOUNT}:trail/*")),
             ]),
-        ))
+        ),
+        Statement(Sid="CloudTrailDescribesKey", Effect=aws.Allow, Principal=principal,
+                  Action=policies.actions("kms", "DescribeKey"), Resource=["*"], Condition=Condition(this_trail)),
+        Statement(Sid="CloudTrailDecryptsWithAuditBucketKey", Effect=aws.Allow, Principal=principal,
+                  Action=policies.actions("kms", "Decrypt"), Resource=["*"], Condition=Condition(this_trail)),
+    ]
+
+
+def s3_notifies_queue(cfg: PipelineConfig, region: str) -> Statement:
+    """S3 sends each event (and, when the bucket is configured, a test event that must succeed or the bucket
+    fails to create) to the encrypted ingest queue, and SQS calls KMS for it on S3's behalf (Amazon SQS
+    Developer Guide, "Amazon SQS key management", sqs-key-management.html#compatibility-with-aws-services).
+    That KMS request is made by SQS, not by S3, so ``aws:SourceArn`` and ``aws:SourceAccount`` are not
+    documented to reach it (IAM User Guide, "AWS global condition context keys": present only when a service
+    principal calls the resource directly); the conditions are the ones SQS always sets: the call comes
+    through SQS in this region, for the ingest queue (its ``aws:sqs:arn`` encryption context). The queue
+    policy already admits only this account's ingestion bucket."""
+    return Statement(
+        Sid="S3NotifiesEncryptedIngestQueue",
+        Effect=aws.Allow,
+        Principal=policies.service_principal("s3.amazonaws.com"),
+        Action=policies.actions("kms", "Decrypt", "GenerateDataKey"),
+        Resource=["*"],
+        # One StringEquals with both keys: awacs keeps only the last of two conditions with the same operator.
+        Condition=Condition(aws.StringEquals({
+            "kms:ViaService": f"sqs.{region}.amazonaws.com",
+            "kms:EncryptionContext:aws:sqs:arn": Sub(naming.queue_arn(region, naming.ingest_queue(cfg))),
+        })),
+    )
+
+
+def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
+    account = Sub(naming.ACCOUNT)
+    trail = cloudtrail_statements(cfg, region) if cfg.audit.cloudtrail else []
     return policies.document([
         *trail,
         Statement(
@@ -98,14 +143,7 @@ def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
                 Sub(f"arn:{naming.PARTITION}:logs:{region}:{naming.ACCOUNT}:log-group:*"),
             )),
         ),
-        Statement(
-            Sid="S3NotifiesEncryptedIngestQueue",
-            Effect=aws.Allow,
-            Principal=policies.service_principal("s3.amazonaws.com"),
-            Action=policies.actions("kms", "Decrypt", "GenerateDataKey"),
-            Resource=["*"],
-            Condition=policies.source_conditions(naming.bucket_arn(naming.ingest_bucket(cfg, region))),
-        ),
+        s3_notifies_queue(cfg, region),
         Statement(
             Sid="CloudWatchAlarmsPublishToEncryptedTopic",
             Effect=aws.Allow,

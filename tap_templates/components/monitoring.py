@@ -108,8 +108,20 @@ def _alarm(title: str, name: str, description: str, namespace: str, metric: str,
     )
 
 
+def binding_concurrency(cfg: PipelineConfig) -> tuple[int, str]:
+    """The concurrency the function can actually reach, and what sets it. Only the SQS event source invokes the
+    function, and its ``MaximumConcurrency`` caps the instances it invokes below the reserved concurrency
+    (AWS Lambda Developer Guide, "Configuring scaling behavior for SQS event source mappings",
+    services-sqs-scaling.html): an alarm on a fraction of the reserved value could never fire."""
+    p = cfg.processor
+    if p.max_concurrency <= p.reserved_concurrency:
+        return p.max_concurrency, "the event source's maximum concurrency"
+    return p.reserved_concurrency, "the reserved concurrency"
+
+
 def alarms(cfg: PipelineConfig, region: str, topic: sns.Topic) -> list[cloudwatch.Alarm]:
     p, a = cfg.processor, cfg.alarms
+    binding, binding_name = binding_concurrency(cfg)
     function = {"FunctionName": naming.function(cfg)}
     table = naming.table(cfg)
     found = [
@@ -124,9 +136,9 @@ def alarms(cfg: PipelineConfig, region: str, topic: sns.Topic) -> list[cloudwatc
                "AWS/Lambda", "Duration", function, "Maximum",
                round(a.duration_fraction * p.timeout_seconds * 1000), topic),
         _alarm("ProcessorConcurrencyAlarm", naming.alarm(cfg, "processor-concurrency-near-limit"),
-               f"Concurrency reached {int(a.concurrency_fraction * 100)}% of the reserved limit",
+               f"Concurrency reached {int(a.concurrency_fraction * 100)}% of {binding_name} ({binding})",
                "AWS/Lambda", "ConcurrentExecutions", function, "Maximum",
-               max(1, int(a.concurrency_fraction * p.reserved_concurrency)), topic),
+               max(1, int(a.concurrency_fraction * binding)), topic),
         # A passive secondary's queue holds events on purpose, so this alarm exists only while active.
         _alarm("IngestQueueAgeAlarm", naming.alarm(cfg, "ingest-queue-age"),
                "Files wait too long for processing: the processor is failing, disabled or too slow",

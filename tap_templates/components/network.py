@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from awacs import aws
 from awacs import dynamodb as ddb
 from awacs import s3 as s3_actions
-from troposphere import GetAtt, GetAZs, Output, Ref, Select, Sub, ec2, iam, logs
+from troposphere import GetAtt, Output, Ref, Sub, ec2, iam, logs
 
 from tap_templates import naming
 from tap_templates.components import policies
 from tap_templates.components.kms import DataKey
 from tap_templates.components.table import TABLE_ACTIONS
-from tap_templates.config import PipelineConfig
+from tap_templates.config import ISOLATED_ZONE_COUNT, PipelineConfig, subnet_zone_ids
 
-AZ_COUNT = 2
+AZ_COUNT = ISOLATED_ZONE_COUNT
 HTTPS = 443
 EPHEMERAL = (1024, 65535)
 # Interface endpoints, and whether the service accepts an endpoint policy narrower than full access.
@@ -60,6 +60,16 @@ def subnet_cidrs(cfg: PipelineConfig) -> list[str]:
     network = ipaddress.IPv4Network(cfg.network.cidr)
     new_prefix = min(network.prefixlen + 2, 28)
     return [str(s) for s in list(network.subnets(new_prefix=new_prefix))[:AZ_COUNT]]
+
+
+def zone_ids(cfg: PipelineConfig, region: str) -> list[str]:
+    """The subnets' zones by ID (``[network] zone_ids``), not ``Fn::GetAZs`` by index: zone names map to
+    different physical zones in each account, and some interface endpoint services are not offered in every
+    zone (Amazon EC2 User Guide, "AZ IDs for cross-account consistency", az-ids.html; AWS PrivateLink Guide,
+    "Access an AWS service using an interface VPC endpoint", which asks for subnets in zones the service
+    supports). IDs keep render free of any AWS account; the deploy's pre-flight checks with
+    ``DescribeVpcEndpointServices`` that every interface service is offered in these zones."""
+    return subnet_zone_ids(cfg, region)
 
 
 def _gateway_policies(cfg: PipelineConfig, region: str) -> dict[str, aws.PolicyDocument]:
@@ -158,9 +168,9 @@ def _network_acl(cfg: PipelineConfig, vpc: ec2.VPC, subnets: list[ec2.Subnet]) -
 def build(cfg: PipelineConfig, region: str, key: DataKey) -> Network:
     vpc = ec2.VPC("Vpc", CidrBlock=cfg.network.cidr, EnableDnsHostnames=True, EnableDnsSupport=True)
     subnets = [
-        ec2.Subnet(f"PrivateSubnet{i + 1}", VpcId=Ref(vpc), CidrBlock=cidr,
-                   AvailabilityZone=Select(i, GetAZs(region)), MapPublicIpOnLaunch=False)
-        for i, cidr in enumerate(subnet_cidrs(cfg))
+        ec2.Subnet(f"PrivateSubnet{i + 1}", VpcId=Ref(vpc), CidrBlock=cidr, AvailabilityZoneId=zone,
+                   MapPublicIpOnLaunch=False)
+        for i, (cidr, zone) in enumerate(zip(subnet_cidrs(cfg), zone_ids(cfg, region), strict=True))
     ]
     route_table = ec2.RouteTable("PrivateRouteTable", VpcId=Ref(vpc))
     associations = [

@@ -146,7 +146,7 @@ def test_queues_are_encrypted_and_wired_to_the_dlq(t):
     assert ingest["VisibilityTimeout"] >= 6 * cfg.processor.timeout_seconds
     assert ingest["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
                                        "maxReceiveCount": cfg.processor.max_receive_count}
-    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert dlq["MessageRetentionPeriod"] - ingest["MessageRetentionPeriod"] >= cfg.retention.dead_letter_days * 86400
 
 
 @per_template
@@ -269,7 +269,7 @@ def test_duration_and_concurrency_thresholds_follow_the_config(t):
     assert duration["Threshold"] == round(cfg.alarms.duration_fraction * cfg.processor.timeout_seconds * 1000)
     assert duration["Threshold"] < cfg.processor.timeout_seconds * 1000
     concurrency = t.props("ProcessorConcurrencyAlarm")
-    assert concurrency["Threshold"] < cfg.processor.reserved_concurrency
+    assert concurrency["Threshold"] < min(cfg.processor.reserved_concurrency, cfg.processor.max_concurrency)
 
 
 @per_template
