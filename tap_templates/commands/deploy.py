@@ -19,7 +19,7 @@ from typing import TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tap_templates import cli, config
-from tap_templates.deploy import artifacts, destroy, manifest, plan, stacksets, targets
+from tap_templates.deploy import artifacts, destroy, manifest, plan, preflight, stacksets, targets
 from tap_templates.deploy.aws import Aws, connect
 from tap_templates.errors import ConfigError
 from tap_templates.render import render
@@ -84,6 +84,13 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -
     for note in manifest.check_manifest(cfg, rendering, None if args.config or not BUILD_DIR.is_dir() else BUILD_DIR):
         print(note)
     chosen = targets.targets(cfg, aws.account, args.accounts, args.organizational_units)
+    checked = preflight.run(cfg, aws, chosen, rendering)
+    for line in checked.notes:
+        print(line)
+    for line in checked.problems:
+        print(line, file=sys.stderr)
+    if checked.problems:
+        return 2
     plan.check_roles(cfg, aws, chosen)
     with tempfile.TemporaryDirectory() as work:
         zip_path, code_sha = artifacts.load_code_zip(args.code_zip, Path(work))

@@ -126,3 +126,18 @@ def assert_pipeline_resources(session: boto3.Session, cfg: object, endpoint_url:
         assert key_tags["Environment"] == cfg.environment, region
         table = client("dynamodb").describe_table(TableName=naming.table(cfg))["Table"]
         assert table["StreamSpecification"]["StreamEnabled"], region
+
+
+def record_configuration(session: boto3.Session, regions: tuple[str, ...] = REGIONS, endpoint_url: str | None = None,
+                         start: bool = True, resource_types: list[str] | None = None) -> None:
+    """An AWS Config recorder in each region, as an account that runs Config rules has (the templates create
+    none): all supported types unless ``resource_types``, started unless ``start`` is false."""
+    group = {"allSupported": False, "resourceTypes": resource_types} if resource_types is not None else {
+        "allSupported": True}
+    for region in regions:
+        config = session.client("config", region_name=region, endpoint_url=endpoint_url)
+        config.put_configuration_recorder(ConfigurationRecorder={
+            "name": "default", "roleARN": f"arn:aws:iam::{ACCOUNT}:role/config-recorder", "recordingGroup": group})
+        config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-delivery"})
+        if start:
+            config.start_configuration_recorder(ConfigurationRecorderName="default")

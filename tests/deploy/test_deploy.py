@@ -22,6 +22,7 @@ from tests.deploy.helpers import (
     assert_pipeline_resources,
     instance_stack,
     one_line,
+    record_configuration,
     resolved,
     stack_parameters,
 )
@@ -52,7 +53,9 @@ def deployed(aws, cli, code_zip):
 
 
 def test_prod_deploys_too(aws, cli, code_zip):
-    """prod switches on what dev leaves off (audit trail, Config rules, alarm e-mail): moto must take it."""
+    """prod switches on what dev leaves off (audit trail, Config rules, alarm e-mail): moto must take it. Its
+    Config rules need a configuration recorder in the account, which the pre-flight checks."""
+    record_configuration(aws)
     assert cli("roles", "--env", "prod").code == 0
     result = cli("--env", "prod", "--code-zip", str(code_zip[0]))
     assert result.code == 0, result.err
