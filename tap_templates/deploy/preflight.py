@@ -124,7 +124,7 @@ def run(cfg: PipelineConfig, aws: Aws, chosen: Targets, rendering: Rendering) ->
     others = [a for a in chosen.accounts if a != aws.account]
     if others:
         notes.append(f"{PREFIX} account(s) {', '.join(others)}: not checked (only {aws.account}, whose credentials "
-                     "run the deploy, is readable); run a --dry-run with their credentials to check them")
+                     "run the deploy, is readable)")
     if aws.account in chosen.accounts:
         plans = {t.region: RegionPlan(t.region, json.loads(t.body)) for t in rendering.templates}
         for region in regions.deploy_order(cfg):

@@ -8,8 +8,9 @@ Where each gap is covered (the module's docstring describes it):
 
 - ``patches`` (``patch_moto``, once when the emulator starts; ``patches.guard`` stops it on a moto the patches
   no longer fit): ``kms`` key tags and policy; ``dynamodb`` the global table model; ``awslambda`` function
-  architectures and tracing; ``cloudformation`` updates through conditions, outputs of skipped resources,
-  ``RetainExceptOnCreate``, JSON templates parsed as JSON; ``ec2`` route tables deleted with their stack;
+  architectures and tracing, ``GetAccountSettings``; ``cloudformation`` updates through conditions, outputs of
+  skipped resources, ``RetainExceptOnCreate``, JSON templates parsed as JSON; ``ec2`` route tables deleted with
+  their stack, subnets placed by ``AvailabilityZoneId``;
   ``stacksets`` overrides, instance updates and failed operations; ``iam`` TLS-only bucket policies; ``s3``
   event ``versionId``/``sequencer``/time and the server's replication route; ``sqs`` no Docker delivery to
   an event source mapping.
