@@ -355,7 +355,8 @@ def _check_network(cfg: PipelineConfig, fail: Fail) -> None:
 
 
 def zone_id_prefix(region: str) -> str:
-    """AWS's zone ID prefix of a region: us-east-1 -> use1, ap-southeast-2 -> apse2, eu-central-1 -> euc1."""
+    """AWS's zone ID prefix of a region: us-east-1 -> use1, ap-southeast-2 -> apse2, eu-central-1 -> euc1
+    (the AZ IDs listed in AWS Regions and Availability Zones, "AWS Availability Zones")."""
     area, direction, number = region.split("-")
     return area + _DIRECTIONS.get(direction, direction) + number
 

@@ -65,9 +65,9 @@ def subnet_cidrs(cfg: PipelineConfig) -> list[str]:
 def zone_ids(cfg: PipelineConfig, region: str) -> list[str]:
     """The subnets' zones by ID (``[network] zone_ids``), not ``Fn::GetAZs`` by index: zone names map to
     different physical zones in each account, and some interface endpoint services are not offered in every
-    zone (Amazon EC2 User Guide, "AZ IDs for cross-account consistency", az-ids.html; AWS PrivateLink Guide,
-    "Access an AWS service using an interface VPC endpoint", which asks for subnets in zones the service
-    supports). IDs keep render free of any AWS account; the deploy's pre-flight checks with
+    zone (AWS Regions and Availability Zones, "AZ IDs", global-infrastructure/latest/regions/az-ids.html; AWS
+    PrivateLink Guide, "Access an AWS service using an interface VPC endpoint", which asks for subnets in zones
+    the service supports). IDs keep render free of any AWS account; the deploy's pre-flight checks with
     ``DescribeVpcEndpointServices`` that every interface service is offered in these zones."""
     return subnet_zone_ids(cfg, region)
 

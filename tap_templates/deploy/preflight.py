@@ -10,8 +10,8 @@ what would be deployed:
   configuration-concurrency.html: "You can reserve up to the Unreserved account concurrency value minus 100");
   new accounts can start with a quota far below the default 1,000;
 - a configuration recorder, recording, with the resource types the Config rules evaluate, where rules are
-  rendered (``PutConfigRule`` fails with ``NoAvailableConfigurationRecorderException`` without one; rules on
-  types nobody records never evaluate);
+  rendered (``PutConfigRule`` fails with ``NoAvailableConfigurationRecorderException`` without one, AWS Config
+  API Reference, PutConfigRule; change-triggered rules on types nobody records never evaluate);
 - the subnets' zone IDs exist in the region and every interface endpoint service is offered in them
   (``DescribeVpcEndpointServices``; AWS PrivateLink Guide, "Access an AWS service using an interface VPC
   endpoint");
