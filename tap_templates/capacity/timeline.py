@@ -42,7 +42,8 @@ def schedule(files: Iterable[tuple[int, list[tuple[float, Cost]]]], rate: float,
 
 
 def hottest(timed: Iterable[tuple[float, Cost]]) -> dict[str, Hottest]:
-    """Per table or index: the partition key value with the most writes in one second (and its write units)."""
+    """Per table or index: the partition key value with the most writes in one second, and its write units then
+    (the target is in writes per second; DynamoDB's limit in write units, equal for items under 1 KB)."""
     writes: dict[str, collections.Counter[tuple[str, int]]] = collections.defaultdict(collections.Counter)
     spent: dict[str, collections.Counter[tuple[str, int]]] = collections.defaultdict(collections.Counter)
     for moment, cost in timed:
@@ -53,6 +54,5 @@ def hottest(timed: Iterable[tuple[float, Cost]]) -> dict[str, Hottest]:
     found = {}
     for name, counter in writes.items():
         (key, second), count = max(counter.items(), key=lambda pair: (pair[1], spent[name][pair[0]]))
-        top_units = max(spent[name].values())
-        found[name] = Hottest(name, key, count, top_units, second)
+        found[name] = Hottest(name, key, count, spent[name][key, second], second)
     return found
