@@ -141,41 +141,44 @@ def _default_enabled(template: dict[str, Any], value: Any) -> bool:
     return True
 
 
+_COUNTED = {"AWS::KMS::Key": "kms_keys", "AWS::CloudWatch::CompositeAlarm": "composite_alarms",
+            "AWS::CloudWatch::Dashboard": "dashboards", "AWS::Route53::HealthCheck": "health_checks",
+            "AWS::Config::ConfigRule": "config_rules"}
+
+
+def _count(kind: str, props: dict[str, Any], counts: dict[str, int]) -> None:
+    """Add what one resource contributes to the counted facts."""
+    if kind in _COUNTED:
+        counts[_COUNTED[kind]] += 1
+    elif kind == "AWS::CloudWatch::Alarm":
+        counts["alarm_metrics"] += _alarm_metrics(props)
+    elif kind == "AWS::EC2::VPCEndpoint" and props.get("VpcEndpointType") == "Interface":
+        counts["interface_endpoint_azs"] += max(1, len(props.get("SubnetIds", [])))
+    elif kind == "AWS::EC2::VPCEndpoint":
+        counts["gateway_endpoints"] += 1
+    elif kind == "AWS::CloudTrail::Trail":
+        counts["data_event_trails"] += bool(props.get("EventSelectors") or props.get("AdvancedEventSelectors"))
+    elif kind == "AWS::SecretsManager::Secret":
+        counts["secrets"] += 1 + len(props.get("ReplicaRegions", []))
+    elif kind in ("AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table"):
+        replicas = props.get("Replicas") or [props]
+        counts["contributor_insights_tables"] += sum(
+            1 for r in replicas if r.get("ContributorInsightsSpecification", {}).get("Enabled"))
+
+
 def facts(template: dict[str, Any], region: str) -> RegionFacts:
     resources = template.get("Resources", {})
-    counts: dict[str, Any] = {"kms_keys": 0, "alarm_metrics": 0, "composite_alarms": 0, "dashboards": 0,
-                              "interface_endpoint_azs": 0, "gateway_endpoints": 0, "health_checks": 0,
-                              "data_event_trails": 0, "config_rules": 0, "secrets": 0,
-                              "contributor_insights_tables": 0}
+    counts = dict.fromkeys(("kms_keys", "alarm_metrics", "composite_alarms", "dashboards", "interface_endpoint_azs",
+                            "gateway_endpoints", "health_checks", "data_event_trails", "config_rules", "secrets",
+                            "contributor_insights_tables"), 0)
     buckets, log_groups = [], {}
     function: dict[str, Any] = {}
     mapping: dict[str, Any] = {}
     flow_group = None
     for logical_id, resource in resources.items():
         kind, props = resource.get("Type", ""), resource.get("Properties", {})
-        if kind == "AWS::KMS::Key":
-            counts["kms_keys"] += 1
-        elif kind == "AWS::CloudWatch::Alarm":
-            counts["alarm_metrics"] += _alarm_metrics(props)
-        elif kind == "AWS::CloudWatch::CompositeAlarm":
-            counts["composite_alarms"] += 1
-        elif kind == "AWS::CloudWatch::Dashboard":
-            counts["dashboards"] += 1
-        elif kind == "AWS::EC2::VPCEndpoint":
-            if props.get("VpcEndpointType") == "Interface":
-                counts["interface_endpoint_azs"] += max(1, len(props.get("SubnetIds", [])))
-            else:
-                counts["gateway_endpoints"] += 1
-        elif kind == "AWS::Route53::HealthCheck":
-            counts["health_checks"] += 1
-        elif kind == "AWS::CloudTrail::Trail":
-            selectors = props.get("EventSelectors", []) + props.get("AdvancedEventSelectors", [])
-            counts["data_event_trails"] += bool(selectors)
-        elif kind == "AWS::Config::ConfigRule":
-            counts["config_rules"] += 1
-        elif kind == "AWS::SecretsManager::Secret":
-            counts["secrets"] += 1 + len(props.get("ReplicaRegions", []))
-        elif kind == "AWS::S3::Bucket":
+        _count(kind, props, counts)
+        if kind == "AWS::S3::Bucket":
             buckets.append(_bucket(logical_id, props))
         elif kind == "AWS::Logs::LogGroup":
             log_groups[logical_id] = int(props.get("RetentionInDays", 3653))
@@ -185,10 +188,6 @@ def facts(template: dict[str, Any], region: str) -> RegionFacts:
             function = props
         elif kind == "AWS::Lambda::EventSourceMapping":
             mapping = props
-        elif kind in ("AWS::DynamoDB::GlobalTable", "AWS::DynamoDB::Table"):
-            replicas = props.get("Replicas") or [props]
-            counts["contributor_insights_tables"] += sum(
-                1 for r in replicas if r.get("ContributorInsightsSpecification", {}).get("Enabled"))
     variables = function.get("Environment", {}).get("Variables", {})
     return RegionFacts(
         region=region,
