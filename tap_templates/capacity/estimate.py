@@ -41,13 +41,17 @@ class Estimate:
                               m["input_bytes"] / m["records"])
 
 
-def handler_write_concurrency(env: dict[str, str]) -> int:
-    """``WRITE_CONCURRENCY`` as the template sets it, else the handler's default."""
-    if env.get("WRITE_CONCURRENCY", "").isdigit():
-        return int(env["WRITE_CONCURRENCY"])
+def handler_setting(env: dict[str, str], variable: str, field: str) -> int:
+    """An integer setting of the handler as the template sets it (``variable``), else the handler's default."""
+    if env.get(variable, "").isdigit():
+        return int(env[variable])
     from handlers.settings import Settings  # the standard library only: safe to import here
 
-    return int(next(f.default for f in dataclasses.fields(Settings) if f.name == "write_concurrency"))
+    return int(next(f.default for f in dataclasses.fields(Settings) if f.name == field))
+
+
+def handler_write_concurrency(env: dict[str, str]) -> int:
+    return handler_setting(env, "WRITE_CONCURRENCY", "write_concurrency")
 
 
 def estimate(cfg: PipelineConfig, options: Options, price_list: prices.PriceList | None = None) -> Estimate:
@@ -64,7 +68,7 @@ def estimate(cfg: PipelineConfig, options: Options, price_list: prices.PriceList
     measured = measure.measure(templates[cfg.primary_region], cfg.primary_region, mix, options.sample_files,
                                max(1, math.ceil((top or 1) / speed.per_invocation)),
                                records_per_file=options.sample_records_per_file)
-    ttl_days = int(primary.function_env.get("RECORD_TTL_DAYS", "365"))
+    ttl_days = handler_setting(primary.function_env, "RECORD_TTL_DAYS", "record_ttl_days")
     inputs = costs.Inputs(cfg.primary_region, facts, measured, speed, ttl_days, price_list)
     found = Estimate(cfg, options, inputs, [], {}, limits(cfg, primary, measured, speed), [])
     found.at_rest.extend(costs.bill(inputs, found.workload(0.0)))
