@@ -131,6 +131,24 @@ class StackSetConfig:
 
 
 @dataclass(frozen=True)
+class CapacityConfig:
+    """What the capacity model (``tap estimate``) cannot read from a template: how fast one invocation of the
+    handler goes, and this account's quotas. The defaults are the benchmark's figure and AWS's default quotas;
+    set them to what you measured or were granted."""
+
+    # Records per second the handler processes on one vCPU with writes answered at once (bench/handler_bench.py,
+    # whole handler): about 45,000 on the benchmark machine. Lambda gives 1 vCPU per 1,769 MB of memory.
+    records_per_second_per_vcpu: int = 45_000
+    # Round trip of one BatchWriteItem of 25 items, in ms: with WRITE_CONCURRENCY requests in flight, this bounds
+    # an invocation at WRITE_CONCURRENCY * 25 * 1000 / batch_write_ms records per second.
+    batch_write_ms: int = 20
+    # Account quotas (Service Quotas): concurrent Lambda executions per region, and the on-demand table-level
+    # write throughput (write request units per second, per table and per index).
+    lambda_concurrency_quota: int = 1000
+    table_write_quota: int = 40_000
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """One environment of the pipeline (dev, prod, ...) across all its regions."""
 
@@ -146,6 +164,7 @@ class PipelineConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
     pseudonymization: PseudonymizationConfig = field(default_factory=PseudonymizationConfig)
     failover: FailoverConfig = field(default_factory=FailoverConfig)
+    capacity: CapacityConfig = field(default_factory=CapacityConfig)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -162,6 +181,7 @@ SECTIONS: dict[str, type] = {
     "audit": AuditConfig,
     "pseudonymization": PseudonymizationConfig,
     "failover": FailoverConfig,
+    "capacity": CapacityConfig,
 }
 
 
@@ -254,7 +274,7 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
         raise ConfigError(f"{source}: {message}")
 
     for check in (_check_regions, _check_processor, _check_retention, _check_alarms, _check_stacksets,
-                  _check_network, _check_pseudonymization, _check_failover, _check_tags):
+                  _check_network, _check_pseudonymization, _check_failover, _check_capacity, _check_tags):
         check(cfg, fail)
     naming.validate(cfg)
 
@@ -404,6 +424,17 @@ def _check_failover(cfg: PipelineConfig, fail: Fail) -> None:
         fail(f"failover.hosted_zone_id {f.hosted_zone_id!r} is not a Route 53 hosted zone ID (Z...)")
     if f.record_name and not re.fullmatch(r"([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?", f.record_name):
         fail(f"failover.record_name {f.record_name!r} is not a DNS name like ingest.data.example.com")
+
+
+def _check_capacity(cfg: PipelineConfig, fail: Fail) -> None:
+    c = cfg.capacity
+    _range(fail, "capacity.records_per_second_per_vcpu", c.records_per_second_per_vcpu, 100, 10_000_000)
+    _range(fail, "capacity.batch_write_ms", c.batch_write_ms, 1, 10_000)
+    _range(fail, "capacity.lambda_concurrency_quota", c.lambda_concurrency_quota, 10, 1_000_000)
+    if c.lambda_concurrency_quota - 100 < cfg.processor.reserved_concurrency:
+        fail("capacity.lambda_concurrency_quota must leave 100 unreserved executions above "
+             "processor.reserved_concurrency (Lambda rule)")
+    _range(fail, "capacity.table_write_quota", c.table_write_quota, 1000, 100_000_000)
 
 
 def _check_tags(cfg: PipelineConfig, fail: Fail) -> None:

@@ -1,6 +1,6 @@
 """``tap``: every command of tap-pipeline under one name, working from any directory once installed.
 
-    tap render|deploy|simulate|failover|reconcile|redrive|package ARGS ...
+    tap render|deploy|simulate|failover|reconcile|redrive|package|estimate ARGS ...
     tap --version
 
 Each command is imported only when it runs, so ``tap --version`` and a mistyped command answer at once.
@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "redrive": ("tap_templates.commands.redrive", "dead letters back to the ingest queue, by reason"),
     "simulate": ("tap_templates.commands.simulate", "the whole pipeline on the local emulator, with a report"),
     "package": ("tap_templates.commands.package", "build the handler's Lambda zip"),
+    "estimate": ("tap_templates.commands.estimate", "monthly cost and the first limit at a record rate"),
 }
 
 
