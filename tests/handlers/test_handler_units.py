@@ -9,7 +9,8 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from handlers import failures, formats, items, records, schemas
+from handlers import formats, items, records, schemas
+from handlers.contracts import Reason
 from handlers.events import InvalidNotification, parse_message
 from handlers.failures import FileFailure
 from handlers.settings import SettingsError, load_settings
@@ -32,7 +33,7 @@ def test_supported_suffixes(key):
 def test_unsupported_suffixes(key):
     with pytest.raises(FileFailure) as caught:
         formats.format_for(key)
-    assert caught.value.reason == failures.UNSUPPORTED_FORMAT
+    assert caught.value.reason == Reason.UNSUPPORTED_FORMAT
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 1 << 20])
@@ -63,7 +64,7 @@ def test_bom_is_dropped_and_other_encodings_refused():
     for data in ('{"a": 1}'.encode("utf-16"), b"\x00\x00\xfe\xff", b"ok\x00bin", b"caf\xe9 au lait"):
         with pytest.raises(FileFailure) as caught:
             b"".join(formats.text_start(iter([data])))
-        assert caught.value.reason == failures.UNDECODABLE
+        assert caught.value.reason == Reason.UNDECODABLE
 
 
 def test_text_start_allows_a_character_cut_by_the_sniff_window():
@@ -80,7 +81,7 @@ def test_gunzip_streams_members_and_checks_integrity():
     for bad in (truncated, bytes(corrupt), b"not gzip at all", b""):
         with pytest.raises(FileFailure) as caught:
             b"".join(formats.gunzip(iter([bad]), max(len(bad), 1), 100))
-        assert caught.value.reason == failures.CORRUPT_GZIP
+        assert caught.value.reason == Reason.CORRUPT_GZIP
 
 
 def test_gunzip_stops_a_bomb_early():
@@ -89,7 +90,7 @@ def test_gunzip_stops_a_bomb_early():
     with pytest.raises(FileFailure) as caught:
         for out in formats.gunzip(iter([bomb]), len(bomb), 10):
             produced += len(out)
-    assert caught.value.reason == failures.DECOMPRESSION_RATIO
+    assert caught.value.reason == Reason.DECOMPRESSION_RATIO
     assert produced <= max(len(bomb) * 10, formats.RATIO_FLOOR_BYTES) + formats.INFLATE_STEP
 
 
@@ -100,7 +101,7 @@ def test_json_reader_array_object_and_errors():
     assert list(formats.json_records(iter([b""]))) == []
     with pytest.raises(FileFailure) as caught:
         list(formats.json_records(iter([b'[{"a": 1}, {"a": '])))
-    assert caught.value.reason == failures.NOT_JSON
+    assert caught.value.reason == Reason.NOT_JSON
 
 
 def test_csv_reader_quotes_multiline_fields_and_problems():
@@ -117,7 +118,7 @@ def test_csv_header_must_be_usable():
     for header in (b",a\n1,2\n", b"a,a\n1,2\n"):
         with pytest.raises(FileFailure) as caught:
             list(formats.csv_records(iter([header]), 1000))
-        assert caught.value.reason == failures.INVALID_CSV_HEADER
+        assert caught.value.reason == Reason.INVALID_CSV_HEADER
 
 
 # -- records ---------------------------------------------------------------------------------------------
