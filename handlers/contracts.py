@@ -1,5 +1,5 @@
-"""What the handler promises to everything outside the function: the ledger key, the failure reasons, the
-S3 event shape.
+"""What the handler promises to everything outside the function: the fields every record carries, the
+ledger key, the failure reasons, the S3 event shape.
 
 The operations tools (reconcile, redrive), the deploy's smoke check and the local simulation read the ledger
 the handler writes, filter the dead letters it sends by reason, and send it S3 events of their own. They
@@ -15,6 +15,11 @@ import hashlib
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote_plus
+
+# --- records ---------------------------------------------------------------------------------------------------
+
+# Every record carries these (its item's key is built from them); a CSV header must name them.
+ENVELOPE_FIELDS = ("id", "dataType", "timestamp")
 
 # --- the file ledger -----------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from handlers import formats, items, records, schemas
+from handlers import attributes, formats, items, records, schemas, timestamps
 from handlers.contracts import Reason
 from handlers.events import InvalidNotification, parse_message
 from handlers.failures import FileFailure
@@ -133,14 +133,14 @@ def test_csv_header_must_be_usable():
     (0, "1970-01-01T00:00:00.000Z"),
 ])
 def test_timestamps_are_normalized_to_utc_milliseconds(value, expected):
-    assert records.normalize_timestamp(value) == expected
+    assert timestamps.normalize_timestamp(value) == expected
 
 
 @pytest.mark.parametrize("value", ["2024-05-01T12:00:00", "2024-05-01", "yesterday", "", None, True, [],
                                    float("nan"), 1e20, -1e20, "0001-01-01T00:00:00+01:00"])
 def test_bad_timestamps_are_explained(value):
     with pytest.raises(ValueError, match=r".+"):
-        records.normalize_timestamp(value)
+        timestamps.normalize_timestamp(value)
 
 
 @pytest.mark.parametrize(("value", "text"), [
@@ -149,14 +149,14 @@ def test_bad_timestamps_are_explained(value):
     (12345678901234567890, "12345678901234567890"),
 ])
 def test_numbers_dynamodb_can_store(value, text):
-    assert records.number(value, "v") == text
+    assert attributes.number(value, "v") == text
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e126, 1e-131, 10**126, 3**100,
                                    Decimal("1E+126"), Decimal("1E-131"), Decimal("NaN"), Decimal("1." + "1" * 40)])
 def test_numbers_dynamodb_cannot_store(value):
-    with pytest.raises(records.BadNumber):
-        records.number(value, "v")
+    with pytest.raises(attributes.BadNumber):
+        attributes.number(value, "v")
 
 
 def test_big_integers_survive_the_fast_parser():

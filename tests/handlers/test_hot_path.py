@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import formats, items, records, schemas
+from handlers import codegen, formats, items, records, schemas, timestamps
 from handlers.pipeline import FileItems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,23 +92,23 @@ def test_timestamps_are_normalized_as_by_the_general_path(timestamp):
         fast, slow = both({**SENSOR, "timestamp": timestamp})
         assert fast == slow
     try:
-        expected = records._normalize_text(timestamp) if isinstance(timestamp, str) else None
+        expected = timestamps._normalize_text(timestamp) if isinstance(timestamp, str) else None
     except ValueError:
         expected = None
     if expected is not None:
-        assert records.normalize_timestamp(timestamp) == expected
+        assert timestamps.normalize_timestamp(timestamp) == expected
 
 
 def test_week_dates_become_calendar_dates():
-    assert records.normalize_timestamp("2024-W18-3T12:00:00.123Z") == "2024-05-01T12:00:00.123Z"
-    assert records.normalize_timestamp("2024-W18-3T12:00:00Z") == "2024-05-01T12:00:00.000Z"
+    assert timestamps.normalize_timestamp("2024-W18-3T12:00:00.123Z") == "2024-05-01T12:00:00.123Z"
+    assert timestamps.normalize_timestamp("2024-W18-3T12:00:00Z") == "2024-05-01T12:00:00.000Z"
 
 
 def test_offsets_that_cross_a_day_or_year_are_shifted_exactly():
-    assert records.normalize_timestamp("2024-12-31T23:30:00.500-02:00") == "2025-01-01T01:30:00.500Z"
-    assert records.normalize_timestamp("2024-03-01T01:00:00.000+02:00") == "2024-02-29T23:00:00.000Z"
+    assert timestamps.normalize_timestamp("2024-12-31T23:30:00.500-02:00") == "2025-01-01T01:30:00.500Z"
+    assert timestamps.normalize_timestamp("2024-03-01T01:00:00.000+02:00") == "2024-02-29T23:00:00.000Z"
     with pytest.raises(ValueError, match="out of range"):
-        records.normalize_timestamp("0001-01-01T00:00:00.000+02:00")
+        timestamps.normalize_timestamp("0001-01-01T00:00:00.000+02:00")
 
 
 near_values = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**45), max_value=10**45),
@@ -194,8 +194,8 @@ def test_fast_tables_cover_only_what_they_decide():
     assert required == frozenset(FAST_SCHEMA["required"])
     assert table["level"] == (frozenset({str}), 0, float("inf"), frozenset({"low", "high"}))
     assert table["count"][0] == frozenset({int})
-    assert records.compile_check("custom", table, required) is not None
-    assert records.compile_check("custom", table, required - {"timestamp"}) is None  # records need one
+    assert codegen.compile_item_maker("custom", table, required) is not None
+    assert codegen.compile_item_maker("custom", table, required - {"timestamp"}) is None  # records need one
 
 
 def test_the_benchmark_reports_every_measurement():
@@ -232,6 +232,8 @@ def test_long_jsonl_fractions_are_read_exactly(text, stored):
 
 class GeneralFactory(items.ItemFactory):
     """Builds valid records' items through ``accepted`` (as any overriding factory does): no fast items."""
+
+    supports_fast_path = False
 
     def accepted(self, record, position):
         return super().accepted(record, position)
