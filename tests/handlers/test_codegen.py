@@ -1,16 +1,19 @@
-"""The tuned record path decides exactly as the general one, and the benchmark reports every measurement.
+"""The generated fast path (``handlers.codegen``): what it generates, and that it decides as the general path.
 
-``records.check`` takes a generated per-schema fast path for records that are plainly valid and falls back
-to ``records.check_slowly`` for anything else; timestamps in the common layouts are cut instead of
-formatted. These tests compare both paths on valid records, on every field replaced by every kind of value,
-on timestamps of every layout, and on schemas the fast path does and does not cover.
+``records.check`` runs the code generated per schema for records that are plainly valid and falls back to
+``records.check_slowly`` for anything else. These tests compare both paths on valid records, on every field
+replaced by every kind of value, on timestamps of every layout, and on schemas the fast path does and does
+not cover; and they hold the code generated for the shipped schemas to the golden files in ``golden/``.
+
+After a deliberate change to the generator, regenerate the golden files and review their diff:
+``UPDATE_GOLDEN=1 python -m pytest tests/handlers/test_codegen.py -k golden``.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
+import traceback
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,18 +22,83 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import codegen, formats, items, records, schemas, timestamps
-from handlers.pipeline import FileItems
+from handlers import attributes, codegen, records, schemas, timestamps
+from tests.handlers.helpers import CUSTOM, EVENT, FAST_SCHEMA, SENSOR, SLOW_SCHEMAS, custom_registry
 
-ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = schemas.registry()
-SENSOR = {"id": "s-1", "dataType": "sensor", "timestamp": "2024-05-01T12:00:00.123Z", "deviceId": "d",
-          "metric": "temperature", "value": 21.5, "unit": "C"}
-EVENT = {"id": "e-1", "dataType": "event", "timestamp": "2024-05-01T12:00:00.123+02:00", "name": "door",
-         "properties": {"actor": "a", "n": 3, "ok": True, "none": None, "tags": ["x", 1, 2.5, {"k": "v"}]}}
+GOLDEN = Path(__file__).resolve().parent / "golden"
+SHIPPED = sorted(path.stem for path in schemas.SCHEMA_DIR.glob("*.json"))
+
+
+def generated_sources() -> dict[str, str]:
+    """The generated code the golden files hold: one item maker per shipped schema, and ``plain``."""
+    sources = {"nested_values.py": codegen.plain_source()}
+    for name in SHIPPED:
+        schema = REGISTRY.get(name)
+        assert schema is not None and schema.fast_fields is not None, f"{name} has no fast path"
+        sources[f"fast_path_{name}.py"] = codegen.item_maker_source(name, schema.fast_fields, schema.required)
+    return sources
+
+
+@pytest.mark.parametrize("name", sorted(generated_sources()))
+def test_the_generated_code_is_the_golden_file(name):
+    source = generated_sources()[name]
+    golden = GOLDEN / f"{name}.golden"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(source)
+    assert golden.exists(), f"{golden} is missing: run with UPDATE_GOLDEN=1 to write it"
+    assert source == golden.read_text(), f"the code generated for {name} changed: see the module docstring"
+
+
+def test_every_golden_file_is_generated():
+    assert sorted(p.name for p in GOLDEN.glob("*.golden")) == sorted(f"{name}.golden" for name in generated_sources())
+
+
+def test_each_fields_checks_are_generated_once():
+    for name in SHIPPED:
+        schema = REGISTRY.get(name)
+        source = codegen.item_maker_source(name, schema.fast_fields, schema.required)
+        for field in schema.fast_fields:
+            if field != "dataType":
+                assert source.count(f"v = obj.get({field!r}, MISSING)") == 1, (name, field)
+
+
+class Exploding(dict):
+    """A record whose ``get`` fails: the error is raised from inside the generated code."""
+
+    def get(self, *_):
+        raise LookupError("raised inside the generated code")
+
+
+def test_a_traceback_through_generated_code_shows_its_lines():
+    warm()
+    fill = REGISTRY.fast_items["sensor"]("sourceLine")
+    with pytest.raises(LookupError) as caught:
+        fill(Exploding(SENSOR), 1)
+    frame = traceback.extract_tb(caught.value.__traceback__)[-2]  # fill, then Exploding.get
+    assert frame.filename.startswith("<tap-check:sensor@") and frame.name == "fill"
+    assert frame.line == "v = obj.get('id', MISSING)"
+
+
+def test_the_conversion_table_is_what_the_general_path_does():
+    """The generated code and the general path read one table: each JSON type becomes its attribute type."""
+    samples = {str: "x", float: 1.5, int: 7, bool: True, type(None): None, dict: {"a": 1}, list: [1],
+               Decimal: Decimal("1.5")}
+    assert set(samples) == set(attributes.CONVERSIONS)
+    for kind, conversion in attributes.CONVERSIONS.items():
+        (converted,) = attributes.attribute(samples[kind], "v", 1).keys()
+        assert converted == conversion.attribute, kind
+        assert attributes.described(samples[kind]) == conversion.described
+    assert codegen.plain(samples[dict], 1) == attributes.attribute(samples[dict], "v", 1)
+    assert codegen.plain(samples[list], 1) == attributes.attribute(samples[list], "v", 1)
+
+
 VALUES = ["", "x", "ü" * 3, 0, 1, -1, 10**38 - 1, 10**38, -(10**37), 10**130, 1.5, -0.0, 0.0, 1e-200, 1e300,
           float(2**53), 2.0**60, 1e125, True, False, None, [], [1, "a"], {}, {"a": 1}, {"": 1}, {"a": {"": 2}},
           json.loads("[" * 40 + "]" * 40), Decimal("1.5"), Decimal("NaN"), Decimal("1e-200")]
+
+
 TIMESTAMPS = [
     "2024-05-01T12:00:00.123Z", "2024-05-01T12:00:00Z", "2024-05-01T12:00:00.1Z", "2024-05-01T12:00:00.123456Z",
     "2024-05-01T12:00:00.123+02:00", "2024-05-01T01:00:00.123+02:00", "2024-05-01T23:30:00.999-05:00",
@@ -99,20 +167,10 @@ def test_timestamps_are_normalized_as_by_the_general_path(timestamp):
         assert timestamps.normalize_timestamp(timestamp) == expected
 
 
-def test_week_dates_become_calendar_dates():
-    assert timestamps.normalize_timestamp("2024-W18-3T12:00:00.123Z") == "2024-05-01T12:00:00.123Z"
-    assert timestamps.normalize_timestamp("2024-W18-3T12:00:00Z") == "2024-05-01T12:00:00.000Z"
-
-
-def test_offsets_that_cross_a_day_or_year_are_shifted_exactly():
-    assert timestamps.normalize_timestamp("2024-12-31T23:30:00.500-02:00") == "2025-01-01T01:30:00.500Z"
-    assert timestamps.normalize_timestamp("2024-03-01T01:00:00.000+02:00") == "2024-02-29T23:00:00.000Z"
-    with pytest.raises(ValueError, match="out of range"):
-        timestamps.normalize_timestamp("0001-01-01T00:00:00.000+02:00")
-
-
 near_values = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**45), max_value=10**45),
                         st.floats(allow_nan=False), st.text(max_size=12), st.sampled_from(VALUES))
+
+
 nested = st.recursive(near_values, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=4)), max_leaves=12)
 
@@ -138,36 +196,6 @@ def test_parsed_lines_through_orjson_give_the_same_result():
         assert records.check(obj, REGISTRY, line) == records.check_slowly(orjson.loads(line), REGISTRY, line)
 
 
-FAST_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["id", "dataType", "timestamp", "level"],
-    "properties": {
-        "id": {"type": "string", "minLength": 1}, "dataType": {"const": "custom"}, "timestamp": True,
-        "level": {"enum": ["low", "high"]}, "code": {"type": "string", "minLength": 2, "maxLength": 3},
-        "count": {"type": "integer"}, "flag": {"type": ["boolean", "null"]}, "items": {"type": "array"},
-        "any": {"description": "anything"}, "long": {"type": "string", "minLength": 3},
-        "expiresAt": {"type": "number"},
-    },
-}
-SLOW_SCHEMAS = [
-    {**FAST_SCHEMA, "additionalProperties": True},
-    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "count": {"type": "integer", "minimum": 0}}},
-    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "code": {"type": "string", "format": "email"}}},
-    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "level": {"enum": ["low", 1]}}},
-    {**FAST_SCHEMA, "allOf": [{"required": ["code"]}]},
-    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"],
-                                   "items": {"type": "array", "items": {"type": "string"}}}},
-]
-CUSTOM = {"id": "c", "dataType": "custom", "timestamp": "2024-05-01T12:00:00.000Z", "level": "low", "code": "ab",
-          "count": 3, "flag": None, "items": [1], "any": {"x": [True]}, "long": "abc"}
-
-
-def custom_registry(definition, tmp_path):
-    (tmp_path / "custom.json").write_text(json.dumps(definition))
-    registry = schemas.Registry(tmp_path)
-    records.check(dict(CUSTOM), registry)
-    return registry
-
-
 @pytest.mark.parametrize("definition", [FAST_SCHEMA, *SLOW_SCHEMAS], ids=lambda d: str(sorted(d))[:20])
 def test_custom_schemas_are_decided_as_by_the_validator(definition, tmp_path):
     registry = custom_registry(definition, tmp_path)
@@ -184,95 +212,3 @@ def test_custom_schemas_are_decided_as_by_the_validator(definition, tmp_path):
     for name in FAST_SCHEMA["required"]:
         record = {k: v for k, v in CUSTOM.items() if k != name}
         assert records.check(record, registry) == records.check_slowly(record, registry), name
-
-
-def test_fast_tables_cover_only_what_they_decide():
-    assert schemas.fast_fields({"type": "object"}) is None  # open objects: any field name goes
-    assert schemas.fast_fields({"type": "array"}) is None
-    assert schemas.fast_fields({**FAST_SCHEMA, "required": ["nope"]}) is None
-    table, required = schemas.fast_fields(FAST_SCHEMA)
-    assert required == frozenset(FAST_SCHEMA["required"])
-    assert table["level"] == (frozenset({str}), 0, float("inf"), frozenset({"low", "high"}))
-    assert table["count"][0] == frozenset({int})
-    assert codegen.compile_item_maker("custom", table, required) is not None
-    assert codegen.compile_item_maker("custom", table, required - {"timestamp"}) is None  # records need one
-
-
-def test_the_benchmark_reports_every_measurement():
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "handler_bench.py"), "--quick", "--json",
-                          "--records", "2000"], capture_output=True, text=True, check=True, timeout=600)
-    result = json.loads(out.stdout)
-    assert {"json_loads_us", "orjson_loads_us"} <= set(result["parse_floor"])
-    assert {"us", "json_loads_us", "ratio"} <= set(result["record_path"])
-    assert {"us", "batch_writer_us", "ratio"} <= set(result["whole_path"])
-    assert {"small_mb", "large_mb", "ratio"} <= set(result["peak_rss"])
-    assert {"requests"} <= set(result["requests_per_1000"])
-    assert {"handler_ms", "boto3_client_ms", "ratio"} <= set(result["cold_import"])
-    assert set(result["pass"]) >= {"record_path", "whole_path", "peak_rss", "requests_per_1000", "cold_import"}
-    assert result["record_path"]["processed"] == result["records"] == 2000
-
-
-@pytest.mark.parametrize(("text", "stored"), [
-    ("21.5", "21.5"), ("0.30000000000000004", "0.30000000000000004"), ("1.2345678901234567", "1.2345678901234567"),
-    ("12345.678901234", "12345.678901234"),
-    ("123456789.12345678901234567890123456", "123456789.12345678901234567890123456"),
-    ("1.23456789012345678901234567890123456789", None), ("1e20", "1E+20"),
-])
-def test_long_jsonl_fractions_are_read_exactly(text, stored):
-    warm()
-    line = (b'{"id":"n","dataType":"sensor","timestamp":"2024-05-01T12:00:00.000Z","deviceId":"d","metric":"m",'
-            b'"value":' + text.encode() + b"}")
-    result = records.check(orjson.loads(line), REGISTRY, line)
-    assert result == records.check_slowly(orjson.loads(line), REGISTRY, line)
-    if stored is None:
-        assert isinstance(result, records.Rejected) and result.errors[0][0] == "value"
-    else:
-        assert result.attributes["value"] == {"N": stored}
-
-
-class GeneralFactory(items.ItemFactory):
-    """Builds valid records' items through ``accepted`` (as any overriding factory does): no fast items."""
-
-    supports_fast_path = False
-
-    def accepted(self, record, position):
-        return super().accepted(record, position)
-
-
-def test_fast_jsonl_items_equal_the_general_paths():
-    source = items.FileSource("b", "k.jsonl", "v", "FILE#x", "2024-05-01T00:00:00.000Z", 1_800_000_000, "us-east-1")
-    lines = [SENSOR, EVENT, {**SENSOR, "id": "s-2", "timestamp": "2024-05-01T14:00:00.123+02:00"}, SENSOR,
-             {**SENSOR, "id": "s-3", "value": 0.1 + 0.2}, {**SENSOR, "id": "big", "value": 10**40}, {"id": "x"},
-             {**EVENT, "id": "e-2", "properties": {"blob": "x" * 420_000}}, {**SENSOR, "recordId": "r"}]
-    data = b"\n".join(json.dumps(line).encode() for line in lines) + b"\n{not json\n"
-    found = {}
-    for factory in (items.ItemFactory(source, "sourceLine"), GeneralFactory(source, "sourceLine")):
-        outcomes = FileItems(factory, "jsonl", REGISTRY, 100).outcomes(formats.jsonl_records(iter([data]), 1 << 20))
-        found[type(factory)] = [(o[:4], o[5], orjson.loads(o[4])) for o in outcomes]
-    assert found[items.ItemFactory] == found[GeneralFactory]
-    assert [o[1] for o in found[items.ItemFactory]] == [True, True, True, False, True, True, False, False, False,
-                                                          False]
-
-
-def test_fast_items_refill_their_dicts_without_leaking_between_records(tmp_path):
-    """The item function of a file reuses its dicts: an optional field absent, a record failing half-way, or a
-    field of several types must not carry anything over into the next record's item."""
-    registry = custom_registry({**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"],
-                                                              "mixed": {"type": ["string", "number", "object"]}}},
-                               tmp_path)
-    source = items.FileSource("b", "k.jsonl", None, "FILE#x", "2024-05-01T00:00:00.000Z", 1_800_000_000, "us-east-1")
-    records_ = [
-        {**CUSTOM, "id": "1", "mixed": "text"}, {**CUSTOM, "id": "2", "mixed": 5}, {**CUSTOM, "id": "3"},
-        {k: v for k, v in CUSTOM.items() if k not in ("code", "count")} | {"id": "4", "mixed": {"a": [1]}},
-        {**CUSTOM, "id": "5", "count": "not an int"}, {**CUSTOM, "id": "6", "code": "x"},
-        {k: v for k, v in CUSTOM.items() if k != "flag"} | {"id": "7"}, {**CUSTOM, "id": "8", "flag": True},
-        {**CUSTOM, "id": "9", "timestamp": "2024-05-01T14:00:00.000+02:00", "mixed": 2.5},
-    ]
-    data = b"\n".join(json.dumps(record).encode() for record in records_)
-    found = {}
-    for factory in (items.ItemFactory(source, "sourceLine"), GeneralFactory(source, "sourceLine")):
-        outcomes = FileItems(factory, "jsonl", registry, 100).outcomes(formats.jsonl_records(iter([data]), 1 << 20))
-        found[type(factory)] = [(o[:4], o[5], orjson.loads(o[4])) for o in outcomes]
-    assert found[items.ItemFactory] == found[GeneralFactory]
-    assert [o[1] for o in found[items.ItemFactory]] == [True] * 4 + [False, False] + [True] * 3
-    assert registry.fast_items["custom"] is not None

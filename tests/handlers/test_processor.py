@@ -1,4 +1,4 @@
-"""The real handler against moto: formats, keys, ledger, idempotency and every failure path of issue 6."""
+"""The real handler against moto: formats, keys, ledger, idempotency and every permanent failure path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pseudonymization (issue 5): configured personal-data fields are stored only as keyed HMACs.
+"""Pseudonymization: configured personal-data fields are stored only as keyed HMACs.
 
 Through the real handler against moto (S3, SQS, DynamoDB, Secrets Manager): valid records carry tokens that
 join across files and formats, rejected records do not leak the fields in ``raw`` or in their messages, and
