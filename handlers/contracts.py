@@ -72,6 +72,9 @@ class Reason(StrEnum):
     TOO_LARGE = "TOO_LARGE"
     DECOMPRESSION_RATIO = "DECOMPRESSION_RATIO"
     INVALID_CSV_HEADER = "INVALID_CSV_HEADER"
+    # The first row of a CSV file does not name every field of ``ENVELOPE_FIELDS``: a file without a header
+    # row (whose first row would be taken for it), or a header lacking a column every record needs.
+    CSV_HEADER_MISSING_FIELDS = "CSV_HEADER_MISSING_FIELDS"
     INVALID_NOTIFICATION = "INVALID_NOTIFICATION"
 
 

@@ -6,7 +6,8 @@ not UTF-8 text), then one reader per format:
 
 - ``jsonl_records``: one JSON value per line; lines are split from chunks, never from a whole file.
 - ``json_records``: one value or an array of values, parsed incrementally by ijson.
-- ``csv_records``: a header row, then rows as ``{column: text}``.
+- ``csv_records``: a header row naming at least ``id``, ``dataType`` and ``timestamp``, then rows as
+  ``{column: text}``.
 
 Each reader yields ``(position, end, payload, problem)``: ``position`` is the 1-based line (JSONL, CSV)
 or the 0-based array index (JSON); ``end`` the byte offset just after the record where a reader can resume
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.contracts import Reason
+from handlers.contracts import ENVELOPE_FIELDS, Reason
 from handlers.failures import FileFailure
 
 Record = tuple[int, int | None, Any, str | None]
@@ -286,7 +287,8 @@ class _ChunkReader:
 
 
 def csv_records(chunks: Iterator[bytes], max_len: int) -> Iterator[Record]:
-    """CSV with a header row: every non-empty row after it is one record ``{column: text}``."""
+    """CSV with a header row: every non-empty row after it is one record ``{column: text}``. A header that is
+    malformed, or does not name ``id``, ``dataType`` and ``timestamp``, fails the file (``_check_header``)."""
     import csv
 
     state = {"problem": None, "line": 0}
@@ -339,10 +341,19 @@ def csv_records(chunks: Iterator[bytes], max_len: int) -> Iterator[Record]:
 
 
 def _check_header(row: list[str]) -> list[str]:
+    """The column names of a header row, or the file's failure. A header must name the fields every record
+    needs: otherwise no row could be a record, and a file without a header row would lose its first row
+    to it. (The messages never quote the row: without a header it is data, maybe personal.)"""
     names = [cell.strip() for cell in row]
-    if any(not name for name in names):
-        raise FileFailure(Reason.INVALID_CSV_HEADER, f"header row has an empty column name: {row!r}")
+    if "" in names:
+        raise FileFailure(Reason.INVALID_CSV_HEADER, f"header row has an empty column name (column "
+                                                     f"{names.index('') + 1} of {len(names)})")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise FileFailure(Reason.INVALID_CSV_HEADER, f"header row repeats column(s) {', '.join(duplicates)}")
+    missing = [name for name in ENVELOPE_FIELDS if name not in names]
+    if missing:
+        raise FileFailure(Reason.CSV_HEADER_MISSING_FIELDS, (
+            f"header row lacks column(s) {', '.join(missing)} (it has {len(names)} columns): a CSV file must "
+            f"start with a header row naming its columns, and every record needs {', '.join(ENVELOPE_FIELDS)}"))
     return names

@@ -113,3 +113,27 @@ def test_csv_header_must_be_usable():
         with pytest.raises(FileFailure) as caught:
             list(formats.csv_records(iter([header]), 1000))
         assert caught.value.reason == Reason.INVALID_CSV_HEADER
+
+
+@pytest.mark.parametrize("size", [3, 1 << 20])
+def test_a_csv_without_a_header_row_fails_instead_of_losing_its_first_row(size):
+    """Its one row would be taken for the header, and the file would end with no record and no error."""
+    row = b"s-1,sensor,2024-05-01T12:00:00Z,dev-1,temperature,21.5,C\n"
+    with pytest.raises(FileFailure) as caught:
+        list(formats.csv_records(iter(chunked(row, size)), 1000))
+    assert caught.value.reason == Reason.CSV_HEADER_MISSING_FIELDS
+    assert "id, dataType, timestamp" in caught.value.message
+    assert "s-1" not in caught.value.message and "dev-1" not in caught.value.message  # data is never quoted
+
+
+def test_a_csv_header_without_a_field_every_record_needs_fails_the_file():
+    data = b"id,dataType,deviceId,metric,value\ns-1,sensor,d,m,1\ns-2,sensor,d,m,2\n"
+    with pytest.raises(FileFailure) as caught:
+        list(formats.csv_records(iter([data]), 1000))
+    assert caught.value.reason == Reason.CSV_HEADER_MISSING_FIELDS
+    assert "lacks column(s) timestamp" in caught.value.message
+
+
+@pytest.mark.parametrize("data", [b"", b"\n\n", b"id,dataType,timestamp\n", b" id , dataType,timestamp,x\n\n"])
+def test_a_csv_with_a_usable_header_or_nothing_at_all_has_no_failure(data):
+    assert list(formats.csv_records(iter([data]), 1000)) == []

@@ -237,6 +237,8 @@ PERMANENT = [
     ("utf16.jsonl", '{"id": "a"}\n'.encode("utf-16"), False, Reason.UNDECODABLE),
     ("binary.jsonl", b"\x00\x01\x02PK\x03\x04", False, Reason.UNDECODABLE),
     ("headers.csv", b"id,id,dataType\n1,2,sensor\n", False, Reason.INVALID_CSV_HEADER),
+    ("headerless.csv", b"s-1,sensor,2024-05-01T12:00:00Z,d,m,21.5,C\n", False, Reason.CSV_HEADER_MISSING_FIELDS),
+    ("no-time.csv", b"id,dataType,deviceId,metric,value\ns-1,sensor,d,m,1\n", False, Reason.CSV_HEADER_MISSING_FIELDS),
 ]
 
 
@@ -257,6 +259,34 @@ def test_permanent_failures_dead_letter_once_and_acknowledge(pipeline, emf, key,
     # a re-delivery of the failed version changes nothing and sends nothing
     assert pipeline.run(pipeline.event(record)) == {"batchItemFailures": []}
     assert pipeline.dead_letters() == []
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_one_row_csv_without_a_header_is_a_failed_file_not_an_empty_one(pipeline, emf, gz):
+    """Its row would be taken for the header: the file would be COMPLETED with 0 records, the row lost."""
+    body = b"s-1,sensor,2024-05-01T12:00:00Z,dev-1,temperature,21.5,C\n"
+    record = pipeline.put("in/one-row.csv" + (".gz" if gz else ""), body, gz=gz)
+    assert pipeline.run(pipeline.event(record)) == {"batchItemFailures": []}
+    (letter,) = pipeline.dead_letters()
+    assert letter["reason"] == letter["_attributes"]["reason"] == "CSV_HEADER_MISSING_FIELDS"
+    assert "id, dataType, timestamp" in letter["message"] and "dev-1" not in letter["message"]
+    assert (letter["processed"], letter["rejected"]) == (0, 0)
+    entry = pipeline.ledger()
+    assert entry["status"] == LedgerStatus.FAILED and entry["failureReason"] == Reason.CSV_HEADER_MISSING_FIELDS
+    assert entry["failureMessage"] == letter["message"] and entry["records"] == 0
+    assert pipeline.records() == []
+    metrics = emf()
+    assert metrics["FilesFailed"] == 1 and "FilesCompleted" not in metrics
+
+
+def test_a_csv_header_without_timestamp_is_a_failed_file(pipeline):
+    body = b"id,dataType,deviceId,metric,value\ns-1,sensor,d,m,1\ns-2,sensor,d,m,2\n"
+    assert pipeline.process("in/no-time.csv", body) == {"batchItemFailures": []}
+    (letter,) = pipeline.dead_letters()
+    assert letter["reason"] == Reason.CSV_HEADER_MISSING_FIELDS and "timestamp" in letter["message"]
+    entry = pipeline.ledger()
+    assert entry["status"] == LedgerStatus.FAILED and entry["failureReason"] == Reason.CSV_HEADER_MISSING_FIELDS
+    assert pipeline.records() == []
 
 
 def test_missing_object_and_missing_version_are_dead_lettered(pipeline):
