@@ -1,10 +1,11 @@
 """Lambda entry point: ``handler(event, context)`` for SQS batches of S3 event notifications.
 
-For each object version a notification names: claim it in the ledger (a COMPLETED or FAILED version is a
-counted duplicate and changes nothing), stream it through reader -> validation -> items, write the items
-in batches, and mark it COMPLETED. A new version whose bytes equal those of a COMPLETED version of the same
-key (a re-upload; S3's stored checksum finds the candidate, SHA-256 confirms it, see ``ledger``) is marked
-COMPLETED with ``duplicateOf`` and is a counted duplicate too: nothing else is written for it.
+For each object version a notification names (``file_run.FileRun``): claim it in the ledger (a COMPLETED or
+FAILED version is a counted duplicate and changes nothing), stream it through reader -> validation -> items,
+write the items in batches, and mark it COMPLETED. A new version whose bytes equal those of a COMPLETED
+version of the same key (a re-upload; S3's stored checksum finds the candidate, SHA-256 confirms it, see
+``ledger``) is marked COMPLETED with ``duplicateOf`` and is a counted duplicate too: nothing else is written
+for it.
 It returns ``{"batchItemFailures": [...]}`` with the messages to retry:
 
 - a permanent file problem (``FileFailure``): one DLQ message, ledger FAILED, the SQS message acknowledged;
