@@ -73,7 +73,7 @@ class FileItems:
         first_position = self.recent.first_position
         # Valid records' items straight from the generated code, unless the factory builds them its own way;
         # one ``fill`` per data type for this file (each refills its own item: see ``codegen``).
-        makers = registry.fast_items if factory.supports_fast_path else {}
+        fast = registry.fast if factory.supports_fast_path else {}
         fills: dict[str, Fill] = {}
         loads, decode_error, dumps = orjson.loads, orjson.JSONDecodeError, orjson.dumps
         for position, end, payload, problem in records:
@@ -96,8 +96,8 @@ class FileItems:
                     if result is None:
                         data_type = value.get("dataType") if type(value) is dict else None
                         fill = fills.get(data_type) if type(data_type) is str else None
-                        if fill is None and type(data_type) is str and makers.get(data_type) is not None:
-                            fill = fills[data_type] = makers[data_type](position_name)
+                        if fill is None and type(data_type) is str and fast.get(data_type) is not None:
+                            fill = fills[data_type] = fast[data_type].item_maker(position_name)
                         found = fill(value, position) if fill is not None else None
                         if found is None:  # (where the generated code said no already: the general path)
                             line = payload if jsonl else None

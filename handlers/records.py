@@ -77,9 +77,9 @@ def check(obj: Any, registry: Registry, line: bytes | None = None) -> Accepted |
     """
     if type(obj) is dict:
         data_type = obj.get("dataType")
-        fill = registry.fast.get(data_type) if type(data_type) is str else None
-        if fill is not None:  # the generated code (a new item each time: the ``Accepted`` outlives the call)
-            found = fill(obj, 0)
+        fast = registry.fast.get(data_type) if type(data_type) is str else None
+        if fast is not None:  # the generated code, into a new item: the ``Accepted`` outlives the call
+            found = fast.fill(obj, 0, *fast.new_item(None))
             if found is not None:
                 (record_id, timestamp), attributes = found
                 return _new(Accepted, (data_type, record_id, timestamp, attributes))  # type: ignore[no-any-return]
@@ -130,9 +130,7 @@ def check_slowly(obj: Any, registry: Registry, line: bytes | None = None) -> Acc
 def _compile_fast_path(registry: Registry, data_type: str, schema: Schema) -> None:
     """Generate the type's fast path (``None`` where its schema has none), once per registry."""
     table = schema.fast_fields
-    maker = codegen.compile_item_maker(data_type, table, schema.required) if table is not None else None
-    registry.fast_items[data_type] = maker
-    registry.fast[data_type] = maker(None, reuse=False) if maker is not None else None
+    registry.fast[data_type] = codegen.compile_fast_path(data_type, table, schema.required) if table else None
 
 
 def _rejected(obj: dict[str, Any], registry: Registry, schema: Schema | None, timestamp: str) -> Rejected:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from handlers.codegen import Fill, ItemMaker
+    from handlers.codegen import FastPath
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 MAX_ERRORS = 50
@@ -229,10 +229,9 @@ class Registry:
         self._directory = directory
         self._files = {p.stem: p for p in sorted(directory.glob("*.json"))}
         self.compiled: dict[str, Schema] = {}  # the hot path reads this directly
-        # data type -> its generated fast path (``codegen``; None where the schema has none), made when the type is
-        # first seen: the ``fill`` that ``records.check`` runs, and the item makers of the pipeline's JSONL loop
-        self.fast: dict[str, Fill | None] = {}
-        self.fast_items: dict[str, ItemMaker | None] = {}
+        # data type -> its generated code (``codegen``; None where the schema has none), made when the type is
+        # first seen
+        self.fast: dict[str, FastPath | None] = {}
         self.known = tuple(sorted(self._files))
 
     def definition(self, name: str) -> dict[str, Any]:

@@ -73,7 +73,7 @@ class Exploding(dict):
 
 def test_a_traceback_through_generated_code_shows_its_lines():
     warm()
-    fill = REGISTRY.fast_items["sensor"]("sourceLine")
+    fill = REGISTRY.fast["sensor"].item_maker("sourceLine")
     with pytest.raises(LookupError) as caught:
         fill(Exploding(SENSOR), 1)
     frame = traceback.extract_tb(caught.value.__traceback__)[-2]  # fill, then Exploding.get

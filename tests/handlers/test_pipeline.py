@@ -109,4 +109,4 @@ def test_fast_items_refill_their_dicts_without_leaking_between_records(tmp_path)
     fast = outcomes(items.ItemFactory(SOURCE, "sourceLine"), "jsonl", data, registry)
     assert fast == outcomes(GeneralFactory(SOURCE, "sourceLine"), "jsonl", data, registry)
     assert [o[1] for o in fast] == [True] * 4 + [False, False] + [True] * 3
-    assert registry.fast_items["custom"] is not None
+    assert registry.fast["custom"] is not None

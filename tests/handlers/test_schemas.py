@@ -33,5 +33,5 @@ def test_fast_tables_cover_only_what_they_decide():
     assert required == frozenset(FAST_SCHEMA["required"])
     assert table["level"] == (frozenset({str}), 0, float("inf"), frozenset({"low", "high"}))
     assert table["count"][0] == frozenset({int})
-    assert codegen.compile_item_maker("custom", table, required) is not None
-    assert codegen.compile_item_maker("custom", table, required - {"timestamp"}) is None  # records need one
+    assert codegen.compile_fast_path("custom", table, required) is not None
+    assert codegen.compile_fast_path("custom", table, required - {"timestamp"}) is None  # records need one
