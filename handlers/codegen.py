@@ -40,6 +40,7 @@ from handlers.timestamps import LAYOUT, fromisoformat, normalize_timestamp
 INDENT = "    "
 # ``fill(obj, position, *item_dicts)``: ``((recordId, timestamp), item)`` or ``None`` (see the module docstring).
 Fill = Callable[..., "tuple[tuple[str, str], dict[str, Any]] | None"]
+Store = Callable[[str, str], str]  # (attribute type, content) -> the statement storing the attribute value
 
 
 class FastPath(NamedTuple):
@@ -48,7 +49,6 @@ class FastPath(NamedTuple):
     item_maker: Callable[[str | None], Fill]  # a ``fill`` with its own item, for the pipeline
     new_item: Callable[[str | None], tuple[dict[str, Any], ...]]  # new dicts of an item, to pass to ``fill``
     fill: Fill  # ``item_maker(None)``: for ``records.check``, with ``new_item(None)``
-Store = Callable[[str, str], str]  # (attribute type, content) -> the statement storing the attribute value
 
 
 class Slow(Exception):
@@ -97,10 +97,15 @@ def _nested_items(store: Callable[[str], str], depth: int) -> list[str]:
 
 def _convert(conversion: Conversion, store: Store, give_up: str) -> list[str]:
     """Convert ``v`` by its rule in the table (``give_up`` where the fast path cannot decide) and store it."""
+    content = "n" if conversion.fast_refusal else conversion.fast_text
+    return [*_refusal(conversion, give_up), store(conversion.attribute, content)]
+
+
+def _refusal(conversion: Conversion, give_up: str) -> list[str]:
+    """``give_up`` where the rule's fast condition leaves the value to the general path (its content in ``n``)."""
     if not conversion.fast_refusal:
-        return [store(conversion.attribute, conversion.fast_text)]
-    return [f"n = {conversion.fast_text}", f"if {conversion.fast_refusal}:", f"    {give_up}",
-            store(conversion.attribute, "n")]
+        return []
+    return [f"n = {conversion.fast_text}", f"if {conversion.fast_refusal}:", f"    {give_up}"]
 
 
 # -- one data type -------------------------------------------------------------------------------------------
@@ -193,7 +198,7 @@ def _value_checks(f: Field) -> list[str]:
     timestamp = f.name == "timestamp"
     lines, branch = ["t = type(v)"], "if"
     for kind, conversion in CONVERSIONS.items():
-        if kind not in types:
+        if kind not in types or not (conversion.fast_text or conversion.attribute in NESTED):
             continue
         lines.append(f"{branch} t is {kind.__name__}:")
         branch = "elif"
@@ -202,7 +207,7 @@ def _value_checks(f: Field) -> list[str]:
             store = ["try:", f"    item[{f.name!r}] = plain(v, 1)", "except (Slow, RecursionError):",
                      "    return None"]
         elif timestamp:  # only the checks: it is stored normalized
-            store = _convert(conversion, lambda a, c: "", "return None")[:-1] if conversion.fast_refusal else []
+            store = _refusal(conversion, "return None")
         else:
             store = _convert(conversion, _store(f), "return None")
         lines += [INDENT + line for line in (checks + store or ["pass"])]
