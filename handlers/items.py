@@ -94,8 +94,8 @@ class ItemFactory:
         }
         if source.version_id:
             common["sourceVersionId"] = {"S": source.version_id}
-        # ',"sourceBucket":...}' closes every item (also read by the pipeline's fast JSONL path, which
-        # serializes the items of the generated code itself)
+        # ',"sourceBucket":...}' closes every item (also read by the pipeline, which serializes the items of
+        # the generated fast path itself)
         self.tail = b"," + orjson.dumps(common)[1:]
 
     def accepted(self, record: Accepted, position: int) -> tuple[Key, bytes]:
