@@ -1,5 +1,5 @@
-"""What the handler promises to everything outside the function: the ledger key, the failure reasons, the
-S3 event shape.
+"""What the handler promises to everything outside the function: the fields every record carries, the
+ledger key, the failure reasons, the S3 event shape.
 
 The operations tools (reconcile, redrive), the deploy's smoke check and the local simulation read the ledger
 the handler writes, filter the dead letters it sends by reason, and send it S3 events of their own. They
@@ -15,6 +15,11 @@ import hashlib
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote_plus
+
+# --- records ---------------------------------------------------------------------------------------------------
+
+# Every record carries these (its item's key is built from them); a CSV header must name them.
+ENVELOPE_FIELDS = ("id", "dataType", "timestamp")
 
 # --- the file ledger -----------------------------------------------------------------------------------------
 
@@ -67,6 +72,9 @@ class Reason(StrEnum):
     TOO_LARGE = "TOO_LARGE"
     DECOMPRESSION_RATIO = "DECOMPRESSION_RATIO"
     INVALID_CSV_HEADER = "INVALID_CSV_HEADER"
+    # The first row of a CSV file does not name every field of ``ENVELOPE_FIELDS``: a file without a header
+    # row (whose first row would be taken for it), or a header lacking a column every record needs.
+    CSV_HEADER_MISSING_FIELDS = "CSV_HEADER_MISSING_FIELDS"
     INVALID_NOTIFICATION = "INVALID_NOTIFICATION"
 
 

@@ -6,10 +6,10 @@ ledger entry becomes ``FAILED`` and the SQS message is acknowledged. A ``RetryLa
 read broke off, the table keeps failing, the deadline came, another invocation holds the file): the
 message goes back to SQS, which redelivers it and, after ``maxReceiveCount`` tries, moves it to the DLQ.
 
-DLQ message body (JSON, ``schemaVersion`` 1)::
+DLQ message body (JSON, ``schemaVersion`` ``contracts.DEAD_LETTER_SCHEMA_VERSION``)::
 
-    reason        stable code, one of REASONS (also the SQS message attribute ``reason``, so a redrive
-                  tool can filter without parsing bodies)
+    reason        stable code, a ``contracts.Reason`` (also the SQS message attribute ``reason``, so a
+                  redrive tool can filter without parsing bodies)
     message       human-readable explanation
     bucket, key, versionId, etag, size     the object (key URL-decoded; versionId/etag null if unknown)
     ledgerId      the file's ledger recordId (null when the notification itself was unreadable)
@@ -29,29 +29,13 @@ from typing import Any
 
 import orjson
 
-UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
-CORRUPT_GZIP = "CORRUPT_GZIP"
-OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
-ACCESS_DENIED = "ACCESS_DENIED"
-OBJECT_ARCHIVED = "OBJECT_ARCHIVED"
-NOT_JSON = "NOT_JSON"
-UNDECODABLE = "UNDECODABLE"
-TOO_LARGE = "TOO_LARGE"
-DECOMPRESSION_RATIO = "DECOMPRESSION_RATIO"
-INVALID_CSV_HEADER = "INVALID_CSV_HEADER"
-INVALID_NOTIFICATION = "INVALID_NOTIFICATION"
-
-REASONS = frozenset({
-    UNSUPPORTED_FORMAT, CORRUPT_GZIP, OBJECT_NOT_FOUND, ACCESS_DENIED, OBJECT_ARCHIVED, NOT_JSON,
-    UNDECODABLE, TOO_LARGE, DECOMPRESSION_RATIO, INVALID_CSV_HEADER, INVALID_NOTIFICATION,
-})
+from handlers.contracts import DEAD_LETTER_SCHEMA_VERSION, REASON_ATTRIBUTE, Reason
 
 
 class FileFailure(Exception):
     """A permanent failure of a whole file: retrying the same object version cannot succeed."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        assert reason in REASONS, reason
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
@@ -70,7 +54,7 @@ class RetryLater(Exception):
 class DeadLetter:
     """One DLQ message; ``body()`` is what is sent."""
 
-    reason: str
+    reason: Reason
     message: str
     region: str
     s3_record: Any
@@ -88,7 +72,7 @@ class DeadLetter:
 
     def body(self) -> str:
         return orjson.dumps({
-            "schemaVersion": 1,
+            "schemaVersion": DEAD_LETTER_SCHEMA_VERSION,
             "reason": self.reason,
             "message": self.message,
             "bucket": self.bucket,
@@ -112,6 +96,15 @@ def send(sqs_client: Any, queue_url: str, letter: DeadLetter) -> str:
     response = sqs_client.send_message(
         QueueUrl=queue_url,
         MessageBody=letter.body(),
-        MessageAttributes={"reason": {"DataType": "String", "StringValue": letter.reason}},
+        MessageAttributes={REASON_ATTRIBUTE: {"DataType": "String", "StringValue": str(letter.reason)}},
     )
     return str(response["MessageId"])
+
+
+# What code outside the handler imports from here (the local simulation's tests and the operations tests);
+# the handler itself uses ``contracts.Reason``.
+REASONS = frozenset(Reason)
+UNSUPPORTED_FORMAT = Reason.UNSUPPORTED_FORMAT
+CORRUPT_GZIP = Reason.CORRUPT_GZIP
+NOT_JSON = Reason.NOT_JSON
+INVALID_NOTIFICATION = Reason.INVALID_NOTIFICATION

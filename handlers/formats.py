@@ -6,7 +6,8 @@ not UTF-8 text), then one reader per format:
 
 - ``jsonl_records``: one JSON value per line; lines are split from chunks, never from a whole file.
 - ``json_records``: one value or an array of values, parsed incrementally by ijson.
-- ``csv_records``: a header row, then rows as ``{column: text}``.
+- ``csv_records``: a header row naming at least ``id``, ``dataType`` and ``timestamp``, then rows as
+  ``{column: text}``.
 
 Each reader yields ``(position, end, payload, problem)``: ``position`` is the 1-based line (JSONL, CSV)
 or the 0-based array index (JSON); ``end`` the byte offset just after the record where a reader can resume
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from handlers import failures
+from handlers.contracts import ENVELOPE_FIELDS, Reason
 from handlers.failures import FileFailure
 
 Record = tuple[int, int | None, Any, str | None]
@@ -66,7 +67,7 @@ def format_for(key: str) -> Format:
     kind = FORMATS.get(stem[dot:]) if dot >= 0 else None
     if kind is None:
         supported = ", ".join(sorted({*FORMATS, *(s + GZIP_SUFFIX for s in FORMATS)}))
-        raise FileFailure(failures.UNSUPPORTED_FORMAT, f"key {key!r} has no supported suffix ({supported})")
+        raise FileFailure(Reason.UNSUPPORTED_FORMAT, f"key {key!r} has no supported suffix ({supported})")
     return Format(kind, gzip)
 
 
@@ -85,18 +86,18 @@ def gunzip(chunks: Iterator[bytes], compressed_size: int, max_ratio: int) -> Ite
                 if not data.startswith(b"\x1f\x8b"[: len(data)]):
                     if not data.strip(b"\x00"):  # zero padding after the last member is tolerated
                         break
-                    raise FileFailure(failures.CORRUPT_GZIP, "data is not gzip (bad magic bytes)")
+                    raise FileFailure(Reason.CORRUPT_GZIP, "data is not gzip (bad magic bytes)")
                 in_member = True
             while True:  # drain: a full step may leave output inside zlib with no input left
                 try:
                     out = inflater.decompress(data, INFLATE_STEP)
                 except zlib.error as exc:
-                    raise FileFailure(failures.CORRUPT_GZIP, f"gzip data is corrupt: {exc}") from None
+                    raise FileFailure(Reason.CORRUPT_GZIP, f"gzip data is corrupt: {exc}") from None
                 if out:
                     produced += len(out)
                     if produced > limit:
                         raise FileFailure(
-                            failures.DECOMPRESSION_RATIO,
+                            Reason.DECOMPRESSION_RATIO,
                             f"gzip data inflates past {limit} bytes ({max_ratio}x its {compressed_size} bytes)",
                         )
                     yield out
@@ -109,9 +110,9 @@ def gunzip(chunks: Iterator[bytes], compressed_size: int, max_ratio: int) -> Ite
                 if not data and len(out) < INFLATE_STEP:
                     break
     if not seen_input:
-        raise FileFailure(failures.CORRUPT_GZIP, "object is empty, not gzip data")
+        raise FileFailure(Reason.CORRUPT_GZIP, "object is empty, not gzip data")
     if in_member:
-        raise FileFailure(failures.CORRUPT_GZIP, "gzip data is truncated (the stream ended mid-member)")
+        raise FileFailure(Reason.CORRUPT_GZIP, "gzip data is truncated (the stream ended mid-member)")
 
 
 def text_start(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -124,14 +125,14 @@ def text_start(chunks: Iterator[bytes]) -> Iterator[bytes]:
     if head.startswith(UTF8_BOM):
         head = head[len(UTF8_BOM):]
     elif head.startswith(_OTHER_BOMS):
-        raise FileFailure(failures.UNDECODABLE, "text is UTF-16 or UTF-32 (byte-order mark); send UTF-8")
+        raise FileFailure(Reason.UNDECODABLE, "text is UTF-16 or UTF-32 (byte-order mark); send UTF-8")
     sample = head[:SNIFF_BYTES]
     if b"\x00" in sample:
-        raise FileFailure(failures.UNDECODABLE, "data contains NUL bytes: binary, not UTF-8 text")
+        raise FileFailure(Reason.UNDECODABLE, "data contains NUL bytes: binary, not UTF-8 text")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
     except UnicodeDecodeError as exc:
-        raise FileFailure(failures.UNDECODABLE, f"data is not UTF-8 text: {exc}") from None
+        raise FileFailure(Reason.UNDECODABLE, f"data is not UTF-8 text: {exc}") from None
     if head:
         yield head
     yield from chunks
@@ -209,10 +210,10 @@ def json_records(chunks: Iterator[bytes]) -> Iterator[Record]:
             yield index, None, value, None
     except ijson.JSONError as exc:
         text = " ".join(str(exc).split())
-        reason = failures.UNDECODABLE if "utf" in text.lower() else failures.NOT_JSON
+        reason = Reason.UNDECODABLE if "utf" in text.lower() else Reason.NOT_JSON
         raise FileFailure(reason, f"object is not valid JSON: {text[:300]}") from None
     except UnicodeDecodeError as exc:  # ijson decoding a string yajl let through (an unpaired surrogate)
-        raise FileFailure(failures.UNDECODABLE, f"object holds text that is not valid Unicode: {exc}") from None
+        raise FileFailure(Reason.UNDECODABLE, f"object holds text that is not valid Unicode: {exc}") from None
 
 
 _DEPTH_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
@@ -253,7 +254,7 @@ def json_depth(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
                 deepest = max(itertools.accumulate(memoryview(marks.translate(_DEPTH_STEPS)).cast("b"),
                                                    initial=depth))
                 if deepest > limit:
-                    raise FileFailure(failures.NOT_JSON, f"object nests arrays and objects deeper than {limit} levels")
+                    raise FileFailure(Reason.NOT_JSON, f"object nests arrays and objects deeper than {limit} levels")
             depth += len(marks) - 2 * (marks.count(b"]") + marks.count(b"}"))
         yield chunk
 
@@ -286,7 +287,8 @@ class _ChunkReader:
 
 
 def csv_records(chunks: Iterator[bytes], max_len: int) -> Iterator[Record]:
-    """CSV with a header row: every non-empty row after it is one record ``{column: text}``."""
+    """CSV with a header row: every non-empty row after it is one record ``{column: text}``. A header that is
+    malformed, or does not name ``id``, ``dataType`` and ``timestamp``, fails the file (``_check_header``)."""
     import csv
 
     state = {"problem": None, "line": 0}
@@ -315,12 +317,12 @@ def csv_records(chunks: Iterator[bytes], max_len: int) -> Iterator[Record]:
             return
         except csv.Error as exc:
             if header is None:
-                raise FileFailure(failures.INVALID_CSV_HEADER, f"header row is malformed: {exc}") from None
+                raise FileFailure(Reason.INVALID_CSV_HEADER, f"header row is malformed: {exc}") from None
             yield start, None, {}, f"malformed CSV row: {exc}"
             continue
         if header is None:
             if state["problem"]:
-                raise FileFailure(failures.INVALID_CSV_HEADER, f"header row: {state['problem']}")
+                raise FileFailure(Reason.INVALID_CSV_HEADER, f"header row: {state['problem']}")
             if row:
                 header = _check_header(row)
             continue
@@ -339,10 +341,19 @@ def csv_records(chunks: Iterator[bytes], max_len: int) -> Iterator[Record]:
 
 
 def _check_header(row: list[str]) -> list[str]:
+    """The column names of a header row, or the file's failure. A header must name the fields every record
+    needs: otherwise no row could be a record, and a file without a header row would lose its first row
+    to it. (The messages never quote the row: without a header it is data, maybe personal.)"""
     names = [cell.strip() for cell in row]
-    if any(not name for name in names):
-        raise FileFailure(failures.INVALID_CSV_HEADER, f"header row has an empty column name: {row!r}")
+    if "" in names:
+        raise FileFailure(Reason.INVALID_CSV_HEADER, f"header row has an empty column name (column "
+                                                     f"{names.index('') + 1} of {len(names)})")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise FileFailure(failures.INVALID_CSV_HEADER, f"header row repeats column(s) {', '.join(duplicates)}")
+        raise FileFailure(Reason.INVALID_CSV_HEADER, f"header row repeats column(s) {', '.join(duplicates)}")
+    missing = [name for name in ENVELOPE_FIELDS if name not in names]
+    if missing:
+        raise FileFailure(Reason.CSV_HEADER_MISSING_FIELDS, (
+            f"header row lacks column(s) {', '.join(missing)} (it has {len(names)} columns): a CSV file must "
+            f"start with a header row naming its columns, and every record needs {', '.join(ENVELOPE_FIELDS)}"))
     return names

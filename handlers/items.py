@@ -37,19 +37,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
-from handlers.records import Accepted
+if TYPE_CHECKING:
+    from handlers.records import Accepted
 
 MAX_ITEM_BYTES = 400 * 1024
+MAX_KEY_BYTES = 2048  # DynamoDB's limit for a partition key value
 RAW_LIMIT = 4096
 MAX_MESSAGE = 1000
 PROCESSED = {"S": "PROCESSED"}
 REJECTED = {"S": "REJECTED"}
 
 Key = tuple[str, str]
+# Item attributes the processor sets itself; a record field with one of these names would overwrite them.
+RESERVED = frozenset({
+    "recordId", "processingStatus", "processedAt", "processedRegion", "expiresAt", "sourceBucket",
+    "sourceKey", "sourceVersionId", "sourceFile", "sourceLine", "sourceIndex", "errors", "raw", "rawBytes",
+    "rawTruncated", "claimedId", "claimedDataType",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,11 @@ class FileSource:
 class ItemFactory:
     """Builds the items of one file. ``position_name`` is ``sourceLine`` or ``sourceIndex``."""
 
+    # Whether a valid record's item is exactly what ``accepted`` below makes of its ``Accepted``, so that the
+    # pipeline may have the generated fast path (``codegen``) build it instead. A factory that changes
+    # valid records' items says False, or its change would be skipped.
+    supports_fast_path: ClassVar[bool] = True
+
     def __init__(self, source: FileSource, position_name: str) -> None:
         self.source = source
         self.position_name = position_name
@@ -81,8 +94,8 @@ class ItemFactory:
         }
         if source.version_id:
             common["sourceVersionId"] = {"S": source.version_id}
-        # ',"sourceBucket":...}' closes every item (also read by the pipeline's fast JSONL path, which
-        # builds valid records' items itself: ``records.compile_check``)
+        # ',"sourceBucket":...}' closes every item (also read by the pipeline, which serializes the items of
+        # the generated fast path itself)
         self.tail = b"," + orjson.dumps(common)[1:]
 
     def accepted(self, record: Accepted, position: int) -> tuple[Key, bytes]:

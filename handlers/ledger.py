@@ -67,21 +67,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-LEDGER_SORT_KEY = "LEDGER"
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
-FAILED = "FAILED"
-ITEM_TYPE = "FILE_LEDGER"
-CONTENT_ITEM_TYPE = "FILE_CONTENT"
-CONTENT_SORT_KEY = "CONTENT"
+from handlers import contracts
+from handlers.contracts import (
+    CONTENT_ITEM_TYPE,
+    CONTENT_SORT_KEY,
+    LEDGER_ITEM_TYPE,
+    LedgerStatus,
+    Reason,
+    ledger_key,
+)
 
-
-def ledger_id(key: str, version_id: str | None, etag: str | None) -> str:
-    """The ledger ``recordId`` of an object version, the same in every region."""
-    version = version_id if version_id and version_id != "null" else f"etag:{etag or ''}"
-    return "FILE#" + hashlib.sha256(f"{key}\0{version}".encode()).hexdigest()
+# A file that reached one of these is never claimed again (see ``Ledger.claim``).
+FINAL = (LedgerStatus.COMPLETED, LedgerStatus.FAILED)
 
 
 def content_id(key: str, size: int, algorithm: str, checksum: str) -> str:
@@ -113,18 +113,26 @@ class Progress:
     duration_ms: int = 0
     attempts: int = 0
     started_at: str = ""
-    status: str = IN_PROGRESS
+    status: LedgerStatus | None = LedgerStatus.IN_PROGRESS  # None: an item without a status the handler knows
 
     @property
     def records(self) -> int:
         return self.processed + self.rejected
 
 
+class ClaimResult(Enum):
+    """What trying to take a file found."""
+
+    CLAIMED = "claimed"  # the lease is ours: process the file from its progress
+    DONE = "done"  # COMPLETED or FAILED already: a duplicate delivery
+    BUSY = "busy"  # another live invocation holds the lease: retry later
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The result of trying to take a file: ``claimed`` (with its progress), ``done`` or ``busy``."""
+    """The result of trying to take a file, and the file's progress as the ledger holds it."""
 
-    outcome: str
+    result: ClaimResult
     progress: Progress
 
 
@@ -141,18 +149,16 @@ class Ledger:
         self.owner = owner
         self.region = region
 
-    def _key(self, lid: str) -> dict[str, Any]:
-        return {"recordId": {"S": lid}, "timestamp": {"S": LEDGER_SORT_KEY}}
-
     def claim(
         self, lid: str, obj: dict[str, Any], now_iso: str, now_ms: int, lease_ms: int, expires_at: int
     ) -> Claim:
         """Take the lease on a file unless it is COMPLETED, FAILED or leased by a live invocation."""
         values: dict[str, Any] = {
-            ":in_progress": {"S": IN_PROGRESS}, ":completed": {"S": COMPLETED}, ":failed": {"S": FAILED},
+            ":in_progress": {"S": LedgerStatus.IN_PROGRESS.value}, ":completed": {"S": LedgerStatus.COMPLETED.value},
+            ":failed": {"S": LedgerStatus.FAILED.value},
             ":owner": {"S": self.owner}, ":until": {"N": str(now_ms + lease_ms)}, ":now_ms": {"N": str(now_ms)},
             ":now": {"S": now_iso}, ":region": {"S": self.region}, ":zero": {"N": "0"}, ":one": {"N": "1"},
-            ":type": {"S": ITEM_TYPE}, ":expires": {"N": str(expires_at)},
+            ":type": {"S": LEDGER_ITEM_TYPE}, ":expires": {"N": str(expires_at)},
         }
         sets = [
             "#status = :in_progress", "#leaseOwner = :owner", "#leaseUntil = :until", "#region = :region",
@@ -174,7 +180,7 @@ class Ledger:
         try:
             response = self.client.update_item(
                 TableName=self.table,
-                Key=self._key(lid),
+                Key=ledger_key(lid),
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE #failureReason, #failureMessage",
                 ConditionExpression=(
                     "attribute_not_exists(#recordId) OR (#status <> :completed AND #status <> :failed AND "
@@ -188,15 +194,14 @@ class Ledger:
             if _code(exc) != "ConditionalCheckFailedException":
                 raise
             current = self.read(lid)
-            if current is not None and current.status in (COMPLETED, FAILED):
-                return Claim("done", current)
-            return Claim("busy", current or Progress())
-        return Claim("claimed", _progress(response["Attributes"]))
+            if current is not None and current.status in FINAL:
+                return Claim(ClaimResult.DONE, current)
+            return Claim(ClaimResult.BUSY, current or Progress())
+        return Claim(ClaimResult.CLAIMED, _progress(response["Attributes"]))
 
     def content(self, cid: str) -> Content | None:
         """The content item under a candidate key, or ``None``."""
-        key = {"recordId": {"S": cid}, "timestamp": {"S": CONTENT_SORT_KEY}}
-        item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        item = self.client.get_item(TableName=self.table, Key=_content_key(cid), ConsistentRead=True).get("Item")
         if not item or "ledgerId" not in item:
             return None
         return Content(ledger_id=item["ledgerId"].get("S", ""), sha256=item.get("contentSha256", {}).get("S", ""),
@@ -219,14 +224,15 @@ class Ledger:
         names = {f"#{n[1:]}": n[1:] for n in values if n != ":type"} | {"#itemType": "itemType"}
         self.client.update_item(
             TableName=self.table,
-            Key={"recordId": {"S": cid}, "timestamp": {"S": CONTENT_SORT_KEY}},
+            Key=_content_key(cid),
             UpdateExpression="SET #itemType = :type, " + ", ".join(f"#{n[1:]} = {n}" for n in values if n != ":type"),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
 
     def read(self, lid: str) -> Progress | None:
-        response = self.client.get_item(TableName=self.table, Key=self._key(lid), ConsistentRead=True)
+        """The file's progress as the ledger holds it, or ``None`` without a ledger item."""
+        response = self.client.get_item(TableName=self.table, Key=ledger_key(lid), ConsistentRead=True)
         item = response.get("Item")
         return _progress(item) if item else None
 
@@ -235,15 +241,15 @@ class Ledger:
         lid: str,
         progress: Progress,
         now_iso: str,
-        status: str = IN_PROGRESS,
+        status: LedgerStatus = LedgerStatus.IN_PROGRESS,
         lease_until: int | None = None,
-        failure: tuple[str, str] | None = None,
+        failure: tuple[Reason, str] | None = None,
         duplicate_of: str | None = None,
     ) -> None:
         """Write progress (and a new status) if we still hold the lease; ``LeaseLost`` otherwise.
         ``duplicate_of``: the ledger id whose identical bytes this version is (with COMPLETED)."""
         values: dict[str, Any] = {
-            ":status": {"S": status}, ":owner": {"S": self.owner}, ":now": {"S": now_iso},
+            ":status": {"S": status.value}, ":owner": {"S": self.owner}, ":now": {"S": now_iso},
             ":processed": {"N": str(progress.processed)}, ":rejected": {"N": str(progress.rejected)},
             ":records": {"N": str(progress.records)}, ":offset": {"N": str(progress.offset)},
             ":byteOffset": {"N": str(progress.byte_offset)}, ":lineOffset": {"N": str(progress.line_offset)},
@@ -253,14 +259,14 @@ class Ledger:
             "status", "processed", "rejected", "records", "offset", "byteOffset", "lineOffset", "bytes", "durationMs",
         )] + ["#updatedAt = :now"]
         removes = []
-        if status in (COMPLETED, FAILED):
+        if status in FINAL:
             sets.append("#completedAt = :now")
             removes += ["#leaseOwner", "#leaseUntil"]
         elif lease_until is not None:
             values[":until"] = {"N": str(lease_until)}
             sets.append("#leaseUntil = :until")
         if failure is not None:
-            values[":reason"], values[":message"] = {"S": failure[0]}, {"S": failure[1][:2000]}
+            values[":reason"], values[":message"] = {"S": str(failure[0])}, {"S": failure[1][:2000]}
             sets += ["#failureReason = :reason", "#failureMessage = :message"]
         if duplicate_of is not None:
             values[":duplicateOf"] = {"S": duplicate_of}
@@ -274,7 +280,7 @@ class Ledger:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=self._key(lid),
+                Key=ledger_key(lid),
                 UpdateExpression=expression,
                 ConditionExpression="#leaseOwner = :owner",
                 ExpressionAttributeNames={**names, "#leaseOwner": "leaseOwner"},
@@ -284,6 +290,10 @@ class Ledger:
             if _code(exc) == "ConditionalCheckFailedException":
                 raise LeaseLost(f"ledger {lid} is leased by another invocation") from exc
             raise
+
+
+def _content_key(cid: str) -> dict[str, dict[str, str]]:
+    return {"recordId": {"S": cid}, "timestamp": {"S": CONTENT_SORT_KEY}}
 
 
 def _code(exc: Exception) -> str:
@@ -300,5 +310,22 @@ def _progress(item: dict[str, Any]) -> Progress:
         processed=number("processed"), rejected=number("rejected"), offset=number("offset"),
         byte_offset=number("byteOffset"), line_offset=number("lineOffset"), bytes=number("bytes"),
         duration_ms=number("durationMs"), attempts=number("attempts"),
-        started_at=item.get("startedAt", {}).get("S", ""), status=item.get("status", {}).get("S", ""),
+        started_at=item.get("startedAt", {}).get("S", ""), status=_status(item.get("status", {}).get("S", "")),
     )
+
+
+def _status(text: str) -> LedgerStatus | None:
+    try:
+        return LedgerStatus(text)
+    except ValueError:
+        return None
+
+
+# What code outside the handler imports from here (the local simulation's tests and the operations tests);
+# the handler itself uses ``contracts``.
+LEDGER_SORT_KEY = contracts.LEDGER_SORT_KEY
+ledger_id = contracts.ledger_id
+ITEM_TYPE = contracts.LEDGER_ITEM_TYPE
+IN_PROGRESS = LedgerStatus.IN_PROGRESS
+COMPLETED = LedgerStatus.COMPLETED
+FAILED = LedgerStatus.FAILED

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from handlers import failures
+from handlers.contracts import Reason
 from handlers.events import ObjectRef
 from handlers.failures import FileFailure, RetryLater
 
@@ -91,7 +91,7 @@ class ObjectStream:
 
 def check_size(size: int | None, limit: int) -> None:
     if size is not None and size > limit:
-        raise FileFailure(failures.TOO_LARGE, f"object is {size} bytes, over the limit of {limit} bytes")
+        raise FileFailure(Reason.TOO_LARGE, f"object is {size} bytes, over the limit of {limit} bytes")
 
 
 def open_object(s3_client: Any, ref: ObjectRef, max_bytes: int, start: int = 0) -> ObjectStream:
@@ -161,9 +161,9 @@ def _classify(exc: Exception, ref: ObjectRef) -> Exception:
     status = str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
     what = f"s3://{ref.bucket}/{ref.key} version {ref.version_id or ref.etag or '(latest)'}"
     if code in _NOT_FOUND or (not code and status in _NOT_FOUND):
-        return FileFailure(failures.OBJECT_NOT_FOUND, f"{what} no longer exists ({code or status})")
+        return FileFailure(Reason.OBJECT_NOT_FOUND, f"{what} no longer exists ({code or status})")
     if code in _DENIED or code.startswith("KMS.") or (not code and status == "403"):
-        return FileFailure(failures.ACCESS_DENIED, f"reading {what} was denied ({code or status}): {exc}")
+        return FileFailure(Reason.ACCESS_DENIED, f"reading {what} was denied ({code or status}): {exc}")
     if code in _ARCHIVED:
-        return FileFailure(failures.OBJECT_ARCHIVED, f"{what} is in an archive storage class ({code})")
+        return FileFailure(Reason.OBJECT_ARCHIVED, f"{what} is in an archive storage class ({code})")
     return RetryLater("S3_GET", f"GetObject failed ({code or status}): {exc}")

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from handlers import items as items_module
+from handlers.codegen import Fill
 from handlers.formats import Record
-from handlers.items import ItemFactory, Key
+from handlers.items import MAX_ITEM_BYTES, ItemFactory, Key, oversized
 from handlers.records import Accepted, Rejected, check, check_slowly, parse_exact
 from handlers.schemas import Registry
 
@@ -67,21 +67,15 @@ class FileItems:
         """One outcome per record, in order. The first ``skip`` records are passed over unread (resuming);
         ``first_index`` is the number of records before the first one ``records`` yields."""
         index = first_index
-        jsonl = self.kind == "jsonl"
-        build = self._build_value
-        factory = self.factory
-        accepted_item = factory.accepted
-        position_name, tail = factory.position_name, factory.tail
-        reject = self._reject
-        registry = self.registry
-        # Valid records' items straight from the generated check, unless the factory builds them its own way
-        # (a subclass overriding ``accepted``, e.g. pseudonymizing fields); one item function per data type
-        # for this file (each refills its own dicts: records.compile_check).
-        makers = registry.fast_items if type(factory).accepted is ItemFactory.accepted else {}
-        fast_items: dict[str, Any] = {}
-        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        jsonl, csv = self.kind == "jsonl", self.kind == "csv"
+        factory, registry, reject = self.factory, self.registry, self._reject
+        accepted_item, position_name, tail = factory.accepted, factory.position_name, factory.tail
         first_position = self.recent.first_position
-        max_item = items_module.MAX_ITEM_BYTES
+        # Valid records' items straight from the generated code, unless the factory builds them its own way;
+        # one ``fill`` per data type for this file (each refills its own item: see ``codegen``).
+        fast = registry.fast if factory.supports_fast_path else {}
+        fills: dict[str, Fill] = {}
+        loads, decode_error, dumps = orjson.loads, orjson.JSONDecodeError, orjson.dumps
         for position, end, payload, problem in records:
             index += 1
             if index <= skip:
@@ -91,46 +85,50 @@ class FileItems:
                     key, item = reject([("", problem)], payload, position)
                     accepted = False
                 else:
-                    found = result = None
-                    if jsonl:  # the hot path: valid records' items straight from the generated check
-                        raw = payload
+                    found = result = value = None
+                    if jsonl:  # the hot path: parse the line (its text is kept to re-read numbers exactly)
                         try:
                             value = loads(payload)
                         except decode_error:
                             result = self._parse_slowly(payload)
-                        else:
-                            data_type = value.get("dataType") if type(value) is dict else None
-                            make = fast_items.get(data_type) if type(data_type) is str else None
-                            if make is None and type(data_type) is str and makers.get(data_type) is not None:
-                                make = fast_items[data_type] = makers[data_type](position_name, tail)
-                            found = make(value, position) if make is not None else None
-                            if found is None:  # (the generated check has said no already: the general path)
-                                result = check(value, registry, payload) if make is None else check_slowly(
-                                    value, registry, payload)
                     else:
-                        result, raw = build(payload)
+                        value = self._coerced(payload) if csv else payload
+                    if result is None:
+                        data_type = value.get("dataType") if type(value) is dict else None
+                        fill = fills.get(data_type) if type(data_type) is str else None
+                        if fill is None and type(data_type) is str and fast.get(data_type) is not None:
+                            fill = fills[data_type] = fast[data_type].item_maker(position_name)
+                        found = fill(value, position) if fill is not None else None
+                        if found is None:  # (where the generated code said no already: the general path)
+                            line = payload if jsonl else None
+                            result = check(value, registry, line) if fill is None else check_slowly(
+                                value, registry, line)
                     if found is not None:
-                        key, item = found
+                        key, item = found[0], dumps(found[1])[:-1] + tail
                     elif type(result) is Accepted:
                         key, item = accepted_item(result, position)
                     else:
-                        key, item = reject(result.errors, raw, position, result.claimed_id, result.claimed_type)
+                        key, item = reject(result.errors, payload, position, result.claimed_id, result.claimed_type)
                     accepted = found is not None or type(result) is Accepted
-                    if accepted:
-                        first = first_position(key, position)
-                        if first is not None:
-                            errors = [("id", f"duplicate key: the record at {self.position_label} {first} of this "
-                                             "file has the same id, dataType and timestamp")]
-                            key, item = reject(errors, raw, position, *_claims(found, value, result))
-                            accepted = False
-                        elif len(item) > max_item and (size := items_module.oversized(item)):
-                            errors = [("", f"the item would be {size} bytes, over DynamoDB's 400 KB limit")]
-                            key, item = reject(errors, raw, position, *_claims(found, value, result))
-                            accepted = False
+                    if accepted and ((first := first_position(key, position)) is not None
+                                     or (len(item) > MAX_ITEM_BYTES and oversized(item))):
+                        key, item = self._refused(first, item, payload, position, _claims(found, value, result))
+                        accepted = False
             except Exception as exc:  # one record must never fail its file (retried until the DLQ)
                 key, item = self._unprocessable(exc, payload, position)
                 accepted = False
             yield index, position, end, key, item, accepted
+
+    def _refused(self, first: int | None, item: bytes, raw: Any, position: int, claims: tuple[str, str]
+                 ) -> tuple[Key, bytes]:
+        """The rejected item of a valid record the file refuses: a duplicate of the record at ``first``, or
+        an item over DynamoDB's size limit."""
+        if first is not None:
+            message = (f"duplicate key: the record at {self.position_label} {first} of this file has the same "
+                       "id, dataType and timestamp")
+            return self._reject([("id", message)], raw, position, *claims)
+        message = f"the item would be {oversized(item)} bytes, over DynamoDB's 400 KB limit"
+        return self._reject([("", message)], raw, position, *claims)
 
     def _unprocessable(self, exc: Exception, payload: Any, position: int) -> tuple[Key, bytes]:
         """The rejected item of a record that made checking or serializing it raise (hostile input such as
@@ -161,13 +159,12 @@ class FileItems:
             return Rejected([("", f"not valid JSON: {exc}")])
         return check(value, self.registry, None)
 
-    def _build_value(self, value: Any) -> tuple[Any, Any]:
-        if self.kind == "csv":
-            data_type = value.get("dataType")
-            schema = self.registry.get(data_type) if type(data_type) is str else None
-            if schema is not None:
-                return check(schema.coerce_row(value), self.registry), value
-        return check(value, self.registry), value
+    def _coerced(self, row: dict[str, str]) -> dict[str, Any]:
+        """A CSV row with its cells converted to its data type's schema types (as it is when the type is
+        unknown: the record is rejected for that)."""
+        data_type = row.get("dataType")
+        schema = self.registry.get(data_type) if type(data_type) is str else None
+        return schema.coerce_row(row) if schema is not None else row
 
 
 def _claims(found: Any, value: Any, result: Any) -> tuple[str, str]:

@@ -207,6 +207,8 @@ class Pseudonymizer:
 class PseudonymizingFactory(ItemFactory):
     """An ``ItemFactory`` whose items carry no configured field in clear, valid or rejected."""
 
+    supports_fast_path = False  # valid records' attributes are pseudonymized here
+
     def __init__(self, source: FileSource, position_name: str, pseudonymizer: Pseudonymizer) -> None:
         super().__init__(source, position_name)
         self.pseudonymizer = pseudonymizer

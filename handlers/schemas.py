@@ -11,8 +11,8 @@ as the number a JSON file would have carried.
 
 Faster still, for schemas as simple as the shipped ones (a closed set of properties, each constrained only by
 ``type``, ``minLength``/``maxLength``, ``const`` or ``enum`` of strings), ``Schema.fast_fields`` is a table
-from property name to what it allows, from which ``records.compile_check`` generates a function that
-validates and converts a record in one run over its fields, without calling the validator at all. The
+from property name to what it allows, from which ``codegen`` generates a function that validates and
+converts a record in one run over its fields, without calling the validator at all. The
 table only ever accepts what the full validator accepts; anything it cannot decide (another keyword, a
 missing property, a value of another type) goes the way above, so the outcome of every record is the same
 with or without it.
@@ -25,9 +25,12 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from handlers.codegen import FastPath
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 MAX_ERRORS = 50
@@ -226,9 +229,9 @@ class Registry:
         self._directory = directory
         self._files = {p.stem: p for p in sorted(directory.glob("*.json"))}
         self.compiled: dict[str, Schema] = {}  # the hot path reads this directly
-        # data type -> the functions of records.compile_check (or None), made when the type is first seen
-        self.fast: dict[str, Any] = {}
-        self.fast_items: dict[str, Any] = {}
+        # data type -> its generated code (``codegen``; None where the schema has none), made when the type is
+        # first seen
+        self.fast: dict[str, FastPath | None] = {}
         self.known = tuple(sorted(self._files))
 
     def definition(self, name: str) -> dict[str, Any]:

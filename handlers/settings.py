@@ -14,6 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from handlers.contracts import ENVELOPE_FIELDS
+
 GIB = 1024**3
 MIB = 1024**2
 
@@ -43,8 +45,6 @@ class Settings:
     pseudonymize_fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
-# Record fields a path may not start with: they form the item's key (pseudonymizing them would break it).
-_ENVELOPE = frozenset({"id", "dataType", "timestamp"})
 
 # (environment variable, field, minimum, maximum) of the optional integer settings.
 _INTEGERS: tuple[tuple[str, str, int, int], ...] = (
@@ -109,7 +109,7 @@ def _pseudonymization(env: Mapping[str, str]) -> tuple[str, tuple[tuple[str, tup
         for path in paths:
             if not path or "" in path.split("."):
                 raise SettingsError(f"PSEUDONYMIZE_FIELDS[{data_type!r}]: {path!r} is not a dotted field path")
-            if path.split(".")[0] in _ENVELOPE:
+            if path.split(".")[0] in ENVELOPE_FIELDS:  # the item's key: pseudonymized, it would break
                 raise SettingsError(f"PSEUDONYMIZE_FIELDS[{data_type!r}]: {path!r} is part of the item key "
                                     "(id, dataType, timestamp), which cannot be pseudonymized")
         if paths:

@@ -192,3 +192,41 @@ class Pipeline:
                 body["_attributes"] = {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()}
                 found.append(body)
                 self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+# -- schemas the generated fast path does and does not cover ------------------------------------------------
+SENSOR = {"id": "s-1", "dataType": "sensor", "timestamp": "2024-05-01T12:00:00.123Z", "deviceId": "d",
+          "metric": "temperature", "value": 21.5, "unit": "C"}
+EVENT = {"id": "e-1", "dataType": "event", "timestamp": "2024-05-01T12:00:00.123+02:00", "name": "door",
+         "properties": {"actor": "a", "n": 3, "ok": True, "none": None, "tags": ["x", 1, 2.5, {"k": "v"}]}}
+FAST_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["id", "dataType", "timestamp", "level"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1}, "dataType": {"const": "custom"}, "timestamp": True,
+        "level": {"enum": ["low", "high"]}, "code": {"type": "string", "minLength": 2, "maxLength": 3},
+        "count": {"type": "integer"}, "flag": {"type": ["boolean", "null"]}, "items": {"type": "array"},
+        "any": {"description": "anything"}, "long": {"type": "string", "minLength": 3},
+        "expiresAt": {"type": "number"},
+    },
+}
+SLOW_SCHEMAS = [
+    {**FAST_SCHEMA, "additionalProperties": True},
+    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "count": {"type": "integer", "minimum": 0}}},
+    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "code": {"type": "string", "format": "email"}}},
+    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"], "level": {"enum": ["low", 1]}}},
+    {**FAST_SCHEMA, "allOf": [{"required": ["code"]}]},
+    {**FAST_SCHEMA, "properties": {**FAST_SCHEMA["properties"],
+                                   "items": {"type": "array", "items": {"type": "string"}}}},
+]
+CUSTOM = {"id": "c", "dataType": "custom", "timestamp": "2024-05-01T12:00:00.000Z", "level": "low", "code": "ab",
+          "count": 3, "flag": None, "items": [1], "any": {"x": [True]}, "long": "abc"}
+
+
+def custom_registry(definition: dict[str, Any], directory: Path) -> Any:
+    """A registry of the one data type ``custom`` with ``definition`` as its schema, its fast path compiled."""
+    from handlers import records, schemas
+
+    (directory / "custom.json").write_text(json.dumps(definition))
+    registry = schemas.Registry(directory)
+    records.check(dict(CUSTOM), registry)
+    return registry

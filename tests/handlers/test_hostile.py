@@ -1,4 +1,4 @@
-"""Hostile input (issue 5): whatever arrives, a file ends COMPLETED with every bad record rejected with a
+"""Hostile input: whatever arrives, a file ends COMPLETED with every bad record rejected with a
 reason, or FAILED with exactly one DLQ message naming the reason; never a crash (a retried message), a hang,
 or a record unaccounted for.
 

@@ -1,4 +1,4 @@
-"""Pseudonymization (issue 5): configured personal-data fields are stored only as keyed HMACs.
+"""Pseudonymization: configured personal-data fields are stored only as keyed HMACs.
 
 Through the real handler against moto (S3, SQS, DynamoDB, Secrets Manager): valid records carry tokens that
 join across files and formats, rejected records do not leak the fields in ``raw`` or in their messages, and
@@ -17,7 +17,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from handlers import ledger, pseudonymize, settings
+from handlers import pseudonymize, settings
+from handlers.contracts import LedgerStatus
 from handlers.settings import SettingsError
 from tests.handlers.helpers import HMAC_KEY, PSEUDONYMIZE, ROOT, SECRET_ID, client, event, jsonl, sensor, token
 
@@ -186,7 +187,7 @@ def test_an_unreadable_key_is_a_transient_failure_and_nothing_is_stored(pseudony
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
         r["messageId"] for r in batch["Records"])
     assert p.records() == [] and p.dead_letters() == []
-    assert {e["status"] for e in p.ledgers()} == {ledger.IN_PROGRESS}
+    assert {e["status"] for e in p.ledgers()} == {LedgerStatus.IN_PROGRESS}
     assert all(e["leaseUntil"] == 0 and e["records"] == 0 for e in p.ledgers())  # released for the retry
 
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from handlers import ledger
+from handlers import contracts
 from tests.handlers.helpers import BUCKET, REGION, FakeContext, Pipeline, client, jsonl, sensor
 
 
@@ -48,7 +48,7 @@ def raw_table(pipeline: Pipeline) -> dict[tuple[str, str], dict]:
 
 def lid_of(record: dict) -> str:
     obj = record["s3"]["object"]
-    return ledger.ledger_id(urllib.parse.unquote_plus(obj["key"]), obj.get("versionId"), obj.get("eTag"))
+    return contracts.ledger_id(urllib.parse.unquote_plus(obj["key"]), obj.get("versionId"), obj.get("eTag"))
 
 
 def stored_crc32(key: str, version_id: str) -> str:

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from handlers import ledger, settings
+from handlers import contracts, settings
 from tests.handlers.helpers import ROOT
 
 # Every AWS action the handler calls, and the resource each applies to in the template.
@@ -72,7 +72,7 @@ def test_the_table_has_the_keys_and_indexes_the_items_use(table_template):
     assert indexes["ProcessingStatusIndex"] == {"HASH": "processingStatus", "RANGE": "timestamp"}
     assert indexes["DataTypeIndex"] == {"HASH": "dataType", "RANGE": "timestamp"}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
-    assert ledger.LEDGER_SORT_KEY == "LEDGER"
+    assert contracts.LEDGER_SORT_KEY == "LEDGER"
 
 
 def test_the_role_allows_every_call_the_handler_makes(template):

@@ -15,7 +15,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
 
-from handlers import clients, ledger, writer
+from handlers import clients, contracts, ledger, writer
+from handlers.contracts import LedgerStatus
 from tests.handlers.helpers import REGION, FakeContext, jsonl, sensor
 
 
@@ -71,7 +72,7 @@ def assert_exactly_once(pipeline, n_good: int, n_bad: int) -> None:
     assert len(items) == n_good + n_bad
     assert len(pipeline.records("PROCESSED")) == n_good and len(pipeline.records("REJECTED")) == n_bad
     entry = pipeline.ledger()
-    assert entry["status"] == ledger.COMPLETED
+    assert entry["status"] == LedgerStatus.COMPLETED
     assert (entry["processed"], entry["rejected"], entry["records"]) == (n_good, n_bad, n_good + n_bad)
 
 
@@ -119,7 +120,7 @@ def test_a_table_that_keeps_failing_opens_the_breaker_and_everything_resumes_lat
     assert pipeline.records() == []
     assert hook.calls["total"] <= 2 * 2 * 4 * 2  # two files at most, each stopped at its first failed batch
     assert emf()["CircuitBreakerOpen"] == 1
-    assert all(e["status"] == ledger.IN_PROGRESS and e["leaseUntil"] == 0 for e in pipeline.ledgers())
+    assert all(e["status"] == LedgerStatus.IN_PROGRESS and e["leaseUntil"] == 0 for e in pipeline.ledgers())
 
     clients.dynamodb(REGION).meta.events.unregister("before-send.dynamodb.BatchWriteItem", hook)
     assert pipeline.run(event) == {"batchItemFailures": []}
@@ -167,7 +168,7 @@ def test_deadline_stops_cleanly_and_the_retry_resumes_from_the_offset(pipeline, 
     result = pipeline.run(pipeline.event(record), context)
     assert len(result["batchItemFailures"]) == 1
     entry = pipeline.ledger()
-    assert entry["status"] == ledger.IN_PROGRESS and entry["leaseUntil"] == 0
+    assert entry["status"] == LedgerStatus.IN_PROGRESS and entry["leaseUntil"] == 0
     done = int(entry["offset"])
     assert 0 < done < 400 and done % 25 == 0
     assert entry["records"] == done == entry["processed"] + entry["rejected"]
@@ -189,11 +190,11 @@ def test_deadline_stops_cleanly_and_the_retry_resumes_from_the_offset(pipeline, 
 def test_a_file_leased_by_a_live_invocation_is_retried_later(pipeline, emf):
     record = pipeline.put("busy.jsonl", jsonl([sensor(1)]))
     obj = record["s3"]["object"]
-    lid = ledger.ledger_id("busy.jsonl", obj["versionId"], obj["eTag"])
+    lid = contracts.ledger_id("busy.jsonl", obj["versionId"], obj["eTag"])
     other = ledger.Ledger(pipeline.dynamodb, pipeline.table, "other-invocation/msg", REGION)
     claim = other.claim(lid, {"bucket": "b"}, now_iso="2024-01-01T00:00:00.000Z",
                         now_ms=2**42, lease_ms=10**9, expires_at=2**31)
-    assert claim.outcome == "claimed"
+    assert claim.result is ledger.ClaimResult.CLAIMED
     assert len(pipeline.run(pipeline.event(record))["batchItemFailures"]) == 1
     assert pipeline.records() == []
     # once the other invocation's lease has expired, the file is taken over
@@ -267,6 +268,6 @@ def test_a_read_that_breaks_off_is_resumed_without_loss(pipeline, inject):
     inject("s3", "before-send.s3.GetObject", break_once)
     assert len(pipeline.run(pipeline.event(record))["batchItemFailures"]) == 1
     entry = pipeline.ledger()
-    assert entry["status"] == ledger.IN_PROGRESS and 0 < entry["offset"] < 200
+    assert entry["status"] == LedgerStatus.IN_PROGRESS and 0 < entry["offset"] < 200
     assert pipeline.run(pipeline.event(record)) == {"batchItemFailures": []}
     assert_exactly_once(pipeline, 180, 20)

@@ -1,4 +1,4 @@
-"""The real handler against moto: formats, keys, ledger, idempotency and every failure path of issue 6."""
+"""The real handler against moto: formats, keys, ledger, idempotency and every permanent failure path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from handlers import failures, ledger
+from handlers.contracts import LedgerStatus, Reason
 from tests.handlers.helpers import BUCKET, jsonl, sensor
 
 
@@ -28,7 +28,7 @@ def test_jsonl_file_is_written_and_ledger_completed(pipeline, emf):
     assert item["processedRegion"] == "us-east-1"
     assert item["expiresAt"] > 1_700_000_000
     entry = pipeline.ledger()
-    assert entry["status"] == ledger.COMPLETED
+    assert entry["status"] == LedgerStatus.COMPLETED
     assert (entry["processed"], entry["rejected"], entry["records"], entry["offset"]) == (60, 0, 60, 60)
     assert entry["timestamp"] == "LEDGER" and entry["recordId"].startswith("FILE#")
     assert entry["bytes"] == len(jsonl(records))
@@ -59,7 +59,7 @@ def test_every_format_plain_and_gzip_with_bom(pipeline, suffix, gz):
     assert float(items["sensor#s-3"]["value"]) == pytest.approx(20.3)
     position = "sourceIndex" if suffix == ".json" else "sourceLine"
     assert items["sensor#s-0"][position] == (0 if suffix == ".json" else 1 if suffix != ".csv" else 2)
-    assert pipeline.ledger()["status"] == ledger.COMPLETED
+    assert pipeline.ledger()["status"] == LedgerStatus.COMPLETED
 
 
 def test_single_json_object_is_one_record(pipeline):
@@ -228,15 +228,17 @@ def test_a_replayed_file_writes_identical_items(pipeline):
 
 
 PERMANENT = [
-    ("notes.txt", b"hello", False, failures.UNSUPPORTED_FORMAT),
-    ("broken.jsonl.gz", b"\x1f\x8b\x08\x00garbage-not-deflate", False, failures.CORRUPT_GZIP),
-    ("plain.csv.gz", b"id,dataType\n1,sensor\n", False, failures.CORRUPT_GZIP),
-    ("doc.json", b'[{"id": "a"}, {"id": ', False, failures.NOT_JSON),
-    ("doc2.json", b"{'single': 'quotes'}", False, failures.NOT_JSON),
-    ("latin1.csv", "id,name\n1,caf\xe9\n".encode("latin-1"), False, failures.UNDECODABLE),
-    ("utf16.jsonl", '{"id": "a"}\n'.encode("utf-16"), False, failures.UNDECODABLE),
-    ("binary.jsonl", b"\x00\x01\x02PK\x03\x04", False, failures.UNDECODABLE),
-    ("headers.csv", b"id,id,dataType\n1,2,sensor\n", False, failures.INVALID_CSV_HEADER),
+    ("notes.txt", b"hello", False, Reason.UNSUPPORTED_FORMAT),
+    ("broken.jsonl.gz", b"\x1f\x8b\x08\x00garbage-not-deflate", False, Reason.CORRUPT_GZIP),
+    ("plain.csv.gz", b"id,dataType\n1,sensor\n", False, Reason.CORRUPT_GZIP),
+    ("doc.json", b'[{"id": "a"}, {"id": ', False, Reason.NOT_JSON),
+    ("doc2.json", b"{'single': 'quotes'}", False, Reason.NOT_JSON),
+    ("latin1.csv", "id,name\n1,caf\xe9\n".encode("latin-1"), False, Reason.UNDECODABLE),
+    ("utf16.jsonl", '{"id": "a"}\n'.encode("utf-16"), False, Reason.UNDECODABLE),
+    ("binary.jsonl", b"\x00\x01\x02PK\x03\x04", False, Reason.UNDECODABLE),
+    ("headers.csv", b"id,id,dataType\n1,2,sensor\n", False, Reason.INVALID_CSV_HEADER),
+    ("headerless.csv", b"s-1,sensor,2024-05-01T12:00:00Z,d,m,21.5,C\n", False, Reason.CSV_HEADER_MISSING_FIELDS),
+    ("no-time.csv", b"id,dataType,deviceId,metric,value\ns-1,sensor,d,m,1\n", False, Reason.CSV_HEADER_MISSING_FIELDS),
 ]
 
 
@@ -251,12 +253,40 @@ def test_permanent_failures_dead_letter_once_and_acknowledge(pipeline, emf, key,
     assert letter["s3Record"] == record and letter["region"] == "us-east-1" and letter["time"]
     assert letter["message"] and letter["ledgerId"].startswith("FILE#")
     entry = pipeline.ledger()
-    assert entry["status"] == ledger.FAILED and entry["failureReason"] == reason
+    assert entry["status"] == LedgerStatus.FAILED and entry["failureReason"] == reason
     metrics = emf()
     assert metrics["FilesFailed"] == 1 and metrics["FilesFailedByReason"] == 1
     # a re-delivery of the failed version changes nothing and sends nothing
     assert pipeline.run(pipeline.event(record)) == {"batchItemFailures": []}
     assert pipeline.dead_letters() == []
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_one_row_csv_without_a_header_is_a_failed_file_not_an_empty_one(pipeline, emf, gz):
+    """Its row would be taken for the header: the file would be COMPLETED with 0 records, the row lost."""
+    body = b"s-1,sensor,2024-05-01T12:00:00Z,dev-1,temperature,21.5,C\n"
+    record = pipeline.put("in/one-row.csv" + (".gz" if gz else ""), body, gz=gz)
+    assert pipeline.run(pipeline.event(record)) == {"batchItemFailures": []}
+    (letter,) = pipeline.dead_letters()
+    assert letter["reason"] == letter["_attributes"]["reason"] == "CSV_HEADER_MISSING_FIELDS"
+    assert "id, dataType, timestamp" in letter["message"] and "dev-1" not in letter["message"]
+    assert (letter["processed"], letter["rejected"]) == (0, 0)
+    entry = pipeline.ledger()
+    assert entry["status"] == LedgerStatus.FAILED and entry["failureReason"] == Reason.CSV_HEADER_MISSING_FIELDS
+    assert entry["failureMessage"] == letter["message"] and entry["records"] == 0
+    assert pipeline.records() == []
+    metrics = emf()
+    assert metrics["FilesFailed"] == 1 and "FilesCompleted" not in metrics
+
+
+def test_a_csv_header_without_timestamp_is_a_failed_file(pipeline):
+    body = b"id,dataType,deviceId,metric,value\ns-1,sensor,d,m,1\ns-2,sensor,d,m,2\n"
+    assert pipeline.process("in/no-time.csv", body) == {"batchItemFailures": []}
+    (letter,) = pipeline.dead_letters()
+    assert letter["reason"] == Reason.CSV_HEADER_MISSING_FIELDS and "timestamp" in letter["message"]
+    entry = pipeline.ledger()
+    assert entry["status"] == LedgerStatus.FAILED and entry["failureReason"] == Reason.CSV_HEADER_MISSING_FIELDS
+    assert pipeline.records() == []
 
 
 def test_missing_object_and_missing_version_are_dead_lettered(pipeline):
@@ -265,7 +295,7 @@ def test_missing_object_and_missing_version_are_dead_lettered(pipeline):
     real["s3"]["object"]["versionId"] = "nonexistentversionid000000000000"
     assert pipeline.run(pipeline.event(gone, real)) == {"batchItemFailures": []}
     letters = pipeline.dead_letters()
-    assert [x["reason"] for x in letters] == [failures.OBJECT_NOT_FOUND] * 2
+    assert [x["reason"] for x in letters] == [Reason.OBJECT_NOT_FOUND] * 2
 
 
 def test_access_denied_is_dead_lettered(pipeline):
@@ -281,7 +311,7 @@ def test_access_denied_is_dead_lettered(pipeline):
     record["s3"]["object"].pop("eTag")
     pipeline.run(pipeline.event(record))
     (letter,) = pipeline.dead_letters()
-    assert letter["reason"] in (failures.ACCESS_DENIED, failures.OBJECT_NOT_FOUND)
+    assert letter["reason"] in (Reason.ACCESS_DENIED, Reason.OBJECT_NOT_FOUND)
 
 
 def test_objects_over_the_size_limit_are_not_read(pipeline, monkeypatch):
@@ -291,7 +321,7 @@ def test_objects_over_the_size_limit_are_not_read(pipeline, monkeypatch):
     settings.current.cache_clear()
     pipeline.process("big.jsonl", jsonl([sensor(i) for i in range(50)]))
     (letter,) = pipeline.dead_letters()
-    assert letter["reason"] == failures.TOO_LARGE
+    assert letter["reason"] == Reason.TOO_LARGE
     assert pipeline.records() == []
 
 
@@ -303,22 +333,22 @@ def test_gzip_bombs_stop_at_the_decompression_ratio(pipeline, monkeypatch):
     bomb = (json.dumps(sensor(1)) + "\n").encode() + b" " * (20 * 1024 * 1024)
     pipeline.process("bomb.jsonl.gz", bomb, gz=True)
     (letter,) = pipeline.dead_letters()
-    assert letter["reason"] == failures.DECOMPRESSION_RATIO
-    assert pipeline.ledger()["status"] == ledger.FAILED
+    assert letter["reason"] == Reason.DECOMPRESSION_RATIO
+    assert pipeline.ledger()["status"] == LedgerStatus.FAILED
 
 
 def test_a_message_that_is_not_a_notification_is_dead_lettered(pipeline):
     event = pipeline.event("this is not json", {"unexpected": "shape"})
     assert pipeline.run(event) == {"batchItemFailures": []}
     letters = pipeline.dead_letters()
-    assert [x["reason"] for x in letters] == [failures.INVALID_NOTIFICATION] * 2
+    assert [x["reason"] for x in letters] == [Reason.INVALID_NOTIFICATION] * 2
     assert letters[0]["s3Record"] == "this is not json"
 
 
 def test_empty_files_complete_with_zero_records(pipeline):
     pipeline.process("empty.jsonl", b"")
     pipeline.process("blank.csv", b"\n\n")
-    assert [e["status"] for e in pipeline.ledgers()] == [ledger.COMPLETED] * 2
+    assert [e["status"] for e in pipeline.ledgers()] == [LedgerStatus.COMPLETED] * 2
     assert all(e["records"] == 0 for e in pipeline.ledgers())
 
 
