@@ -100,11 +100,3 @@ def send(sqs_client: Any, queue_url: str, letter: DeadLetter) -> str:
     )
     return str(response["MessageId"])
 
-
-# What code outside the handler imports from here (the local simulation's tests and the operations tests);
-# the handler itself uses ``contracts.Reason``.
-REASONS = frozenset(Reason)
-UNSUPPORTED_FORMAT = Reason.UNSUPPORTED_FORMAT
-CORRUPT_GZIP = Reason.CORRUPT_GZIP
-NOT_JSON = Reason.NOT_JSON
-INVALID_NOTIFICATION = Reason.INVALID_NOTIFICATION

@@ -70,7 +70,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from handlers import contracts
 from handlers.contracts import (
     CONTENT_ITEM_TYPE,
     CONTENT_SORT_KEY,
@@ -320,12 +319,3 @@ def _status(text: str) -> LedgerStatus | None:
     except ValueError:
         return None
 
-
-# What code outside the handler imports from here (the local simulation's tests and the operations tests);
-# the handler itself uses ``contracts``.
-LEDGER_SORT_KEY = contracts.LEDGER_SORT_KEY
-ledger_id = contracts.ledger_id
-ITEM_TYPE = contracts.LEDGER_ITEM_TYPE
-IN_PROGRESS = LedgerStatus.IN_PROGRESS
-COMPLETED = LedgerStatus.COMPLETED
-FAILED = LedgerStatus.FAILED

@@ -1,23 +1,13 @@
-"""The local run's report, without AWS: accounting for each file, and the ledger-ID contract it shares with
-the handler."""
+"""The local run's report, without AWS: accounting for each file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from handlers import ledger
 from tap_templates.local import report as local_report
 from tap_templates.local.inputs import InputFile
-
-
-@given(key=st.text(min_size=1, max_size=40), version=st.one_of(st.none(), st.just("null"), st.text(max_size=40)),
-       etag=st.one_of(st.none(), st.text(max_size=34)))
-def test_the_ledger_id_is_the_handlers(key, version, etag):
-    assert local_report.ledger_id(key, version, etag) == ledger.ledger_id(key, version, etag)
 
 
 def report(status: str, processed: int = 0, rejected: int = 0, dlq: int = 0) -> local_report.FileReport:

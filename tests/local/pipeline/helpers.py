@@ -14,8 +14,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from handlers import failures
-from handlers.ledger import LEDGER_SORT_KEY, ledger_id
+from handlers.contracts import LEDGER_SORT_KEY, Reason, ledger_id
 from tap_templates.local.pipeline import LocalPipeline
 
 Key = tuple[str, str]
@@ -84,7 +83,7 @@ def assert_failed(pipeline: LocalPipeline, region: str, key: str, version_id: st
     assert len(letters) == 1, f"{key}: {len(letters)} DLQ messages"
     (letter,) = letters
     body = letter["body"]
-    assert body["reason"] in failures.REASONS and body["message"], body
+    assert body["reason"] in set(Reason) and body["message"], body
     assert letter["attributes"]["reason"] == body["reason"]
     if reason is not None:
         assert body["reason"] == reason, body

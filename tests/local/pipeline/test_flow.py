@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from handlers import failures
+from handlers.contracts import Reason
 from tap_templates.local import simulate
 from tap_templates.local.inputs import collect_inputs, count_records
 from tests.local.pipeline.conftest import PRIMARY
@@ -29,8 +29,8 @@ SAMPLE_OUTCOMES = {
     "sensors-warehouse.jsonl": (40, 0), "sensors-lab.csv": (30, 0), "sensors-roof.csv.gz": (35, 0),
     "events-lobby.json": (25, 0), "events-office.json.gz": (12, 0), "events-garage.jsonl.gz": (50, 0),
     "sensors-with-bad-records.jsonl": (12, 6), "events-with-bad-rows.csv": (8, 3),
-    "not-json.json": failures.NOT_JSON, "corrupt-truncated.jsonl.gz": failures.CORRUPT_GZIP,
-    "unsupported-format.xml": failures.UNSUPPORTED_FORMAT,
+    "not-json.json": Reason.NOT_JSON, "corrupt-truncated.jsonl.gz": Reason.CORRUPT_GZIP,
+    "unsupported-format.xml": Reason.UNSUPPORTED_FORMAT,
 }
 
 
@@ -106,7 +106,7 @@ def test_a_redelivered_notification_changes_nothing_and_counts_as_a_duplicate(pi
         file = report.file(prefix + key)
         assert (file.deliveries, file.duplicate_deliveries) == (2, 2)
     assert_completed(pipeline, PRIMARY, prefix + "good.jsonl", versions["good.jsonl"], 30, 1)
-    assert_failed(pipeline, PRIMARY, prefix + "broken.json", versions["broken.json"], failures.NOT_JSON)
+    assert_failed(pipeline, PRIMARY, prefix + "broken.json", versions["broken.json"], Reason.NOT_JSON)
 
 
 def test_re_uploading_the_same_file_changes_nothing(pipeline, prefix):
@@ -141,15 +141,15 @@ def test_an_unsupported_format_reaches_the_dlq_when_its_event_arrives(pipeline, 
     assert pipeline.queue_depth(PRIMARY) == 0, "the notification filter skipped the .xml object"
     pipeline.notify(PRIMARY, prefix + "export.xml", version)
     report = pipeline.drain(PRIMARY)
-    assert report.file(prefix + "export.xml").dlq_reason == failures.UNSUPPORTED_FORMAT
-    assert_failed(pipeline, PRIMARY, prefix + "export.xml", version, failures.UNSUPPORTED_FORMAT)
+    assert report.file(prefix + "export.xml").dlq_reason == Reason.UNSUPPORTED_FORMAT
+    assert_failed(pipeline, PRIMARY, prefix + "export.xml", version, Reason.UNSUPPORTED_FORMAT)
 
 
 def test_a_message_that_is_not_an_s3_event_goes_to_the_dlq_once(pipeline):
     url = pipeline.queue_url(PRIMARY)
     pipeline.client("sqs", PRIMARY).send_message(QueueUrl=url, MessageBody="hello")
-    before = len([d for d in pipeline.dead_letters(PRIMARY) if d["reason"] == failures.INVALID_NOTIFICATION])
+    before = len([d for d in pipeline.dead_letters(PRIMARY) if d["reason"] == Reason.INVALID_NOTIFICATION])
     report = pipeline.drain(PRIMARY)
     assert report.messages_left == 0 and report.messages_deleted == 1
-    after = [d for d in pipeline.dead_letters(PRIMARY) if d["reason"] == failures.INVALID_NOTIFICATION]
+    after = [d for d in pipeline.dead_letters(PRIMARY) if d["reason"] == Reason.INVALID_NOTIFICATION]
     assert len(after) == before + 1 and after[-1]["body"]["s3Record"] == "hello"

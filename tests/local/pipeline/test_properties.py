@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import failures
+from handlers.contracts import Reason
 from tap_templates.local.inputs import count_records
 from tests.local.pipeline.conftest import PRIMARY
 from tests.local.pipeline.helpers import assert_completed, assert_failed, csv_text, event, gz, jsonl, sensor, table
@@ -109,7 +109,7 @@ def files(draw: st.DrawFn) -> GeneratedFile:
         failure = None
     reason = None
     if failure == "not_json":
-        body, reason = b"[{\"id\": 1,,]", failures.NOT_JSON
+        body, reason = b"[{\"id\": 1,,]", Reason.NOT_JSON
     elif failure == "not_utf8":
         body, reason = b"\xff\xfe\x00\xd8 not text", None  # any reason: the file cannot be read as text
     suffix = f".{fmt}" + (".gz" if compressed else "")
@@ -117,7 +117,7 @@ def files(draw: st.DrawFn) -> GeneratedFile:
         body = gz(body)
         if failure == "corrupt_gzip":  # cut short (records before the cut may be stored), or not gzip at all
             cut = body[: len(body) // 2] if len(body) >= 60 else b"\x1f\x8c" + body[2:]
-            body, reason = cut, failures.CORRUPT_GZIP
+            body, reason = cut, Reason.CORRUPT_GZIP
     if failure:
         processed = rejected = 0
     return GeneratedFile(f"{tag}/{name}{suffix}", body, processed, rejected, failure and (reason or "any"))
