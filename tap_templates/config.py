@@ -25,6 +25,7 @@ ENV_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PROJECT_NAME = ENV_NAME
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REQUIRED_TAGS = ("CostCenter", "Repository", "Owner")
+RELEASE_STRATEGIES = ("canary", "all-at-once")
 # Fields that make up a record's table key: the handler refuses to pseudonymize them.
 RECORD_KEY_FIELDS = ("id", "dataType", "timestamp")
 
@@ -119,6 +120,18 @@ class StackSetConfig:
 
 
 @dataclass(frozen=True)
+class ReleaseConfig:
+    """How new handler code reaches the ``live`` alias the event source invokes: CodeDeploy shifts a share of
+    the polled batches to the new version for a while (``canary``) or everything at once, and rolls back when
+    a release alarm fires."""
+
+    strategy: str = "canary"
+    canary_percent: int = 10
+    canary_minutes: int = 5
+    snapstart: bool = False
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """One environment of the pipeline (dev, prod, ...) across all its regions."""
 
@@ -134,6 +147,7 @@ class PipelineConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
     pseudonymization: PseudonymizationConfig = field(default_factory=PseudonymizationConfig)
     failover: FailoverConfig = field(default_factory=FailoverConfig)
+    release: ReleaseConfig = field(default_factory=ReleaseConfig)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -150,6 +164,7 @@ SECTIONS: dict[str, type] = {
     "audit": AuditConfig,
     "pseudonymization": PseudonymizationConfig,
     "failover": FailoverConfig,
+    "release": ReleaseConfig,
 }
 
 
@@ -242,7 +257,7 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
         raise ConfigError(f"{source}: {message}")
 
     for check in (_check_regions, _check_processor, _check_retention, _check_alarms, _check_stacksets,
-                  _check_network, _check_pseudonymization, _check_failover, _check_tags):
+                  _check_network, _check_pseudonymization, _check_failover, _check_release, _check_tags):
         check(cfg, fail)
     naming.validate(cfg)
 
@@ -351,6 +366,15 @@ def _check_failover(cfg: PipelineConfig, fail: Fail) -> None:
         fail(f"failover.hosted_zone_id {f.hosted_zone_id!r} is not a Route 53 hosted zone ID (Z...)")
     if f.record_name and not re.fullmatch(r"([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?", f.record_name):
         fail(f"failover.record_name {f.record_name!r} is not a DNS name like ingest.data.example.com")
+
+
+def _check_release(cfg: PipelineConfig, fail: Fail) -> None:
+    r = cfg.release
+    if r.strategy not in RELEASE_STRATEGIES:
+        fail(f"release.strategy {r.strategy!r} must be one of {', '.join(RELEASE_STRATEGIES)}")
+    # CodeDeploy's TimeBasedCanary: a percentage below 100, an interval in minutes (at most two days).
+    _range(fail, "release.canary_percent", r.canary_percent, 1, 99)
+    _range(fail, "release.canary_minutes", r.canary_minutes, 1, 2880)
 
 
 def _check_tags(cfg: PipelineConfig, fail: Fail) -> None:

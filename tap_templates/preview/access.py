@@ -39,7 +39,16 @@ class Widening:
 
 
 def text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    """A policy value as a reviewer reads it: ``Fn::Sub`` strings as written, ``Fn::GetAtt`` as ``Name.Attr``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        return value["Fn::Sub"]
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"} and isinstance(value["Fn::GetAtt"], list):
+        return ".".join(map(str, value["Fn::GetAtt"]))
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return f"Ref {value['Ref']}"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def as_list(value: Any) -> list[Any]:

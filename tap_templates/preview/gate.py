@@ -64,6 +64,10 @@ def refused(changes: Iterable[TemplateChanges], allowed: Sequence[str]) -> list[
     return [d for d in destructive(changes) if d.logical_id not in set(allowed)]
 
 
+class Refused(Exception):
+    """A deploy stopped by the gate; the message is one line."""
+
+
 def refusal(blocked: Sequence[Destructive]) -> str:
     """The one-line reason a deploy stops (each resource is listed, with its reason, above it)."""
     names = sorted({d.logical_id for d in blocked})

@@ -23,7 +23,7 @@ from typing import Any
 from tap_templates import naming, regions
 from tap_templates.config import PipelineConfig
 from tap_templates.deploy.aws import Aws
-from tap_templates.deploy.plan import read_deployed
+from tap_templates.deploy.plan import StackSetPlan, read_deployed
 from tap_templates.errors import ConfigError
 from tap_templates.preview.changes import TemplateChanges, compare
 from tap_templates.render import MANIFEST, Rendering
@@ -151,4 +151,20 @@ def compare_sides(base: Side, head: Side, environments: Sequence[str], same_para
         name = head.stack_sets.get(key) or base.stack_sets.get(key) or f"{key[0]}-{key[1]}"
         found.append(compare(key[0], key[1], name, base.templates.get(key), head.templates.get(key),
                              old_parameters, new_parameters))
+    return found
+
+
+def planned(cfg: PipelineConfig, plans: Sequence[StackSetPlan]) -> list[TemplateChanges]:
+    """What each StackSet of a deploy plan changes: its deployed template and parameters against this deploy's."""
+    found = []
+    for p in plans:
+        old = None
+        if p.deployed is not None:
+            try:
+                old = json.loads(p.deployed.template_body)
+            except ValueError:
+                raise ConfigError(f"StackSet {p.name} holds a template that is not JSON; the preview reads JSON "
+                                  "only") from None
+        found.append(compare(cfg.environment, p.region, p.name, old, json.loads(p.template.body),
+                             p.deployed.parameters if p.deployed else None, p.parameters))
     return found
