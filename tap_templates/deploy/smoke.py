@@ -13,9 +13,9 @@
 6. ``alarms``: the region's key alarms (``monitoring.KEY_ALARMS``, names from the rendered template) exist and
    none is in ALARM;
 7. ``clean up`` (always, once something was uploaded): deletes every version of the canary object in every
-   region's bucket, its record items and its content item. The ledger item stays, set to expire in
-   ``LEDGER_KEEP_DAYS``: a replica of the canary that reaches a passive region's queue later (S3 replication is
-   asynchronous) is then a no-op there after a promotion instead of writing the records again.
+   region's bucket, its record items, its content item and any dead letter about it. The ledger item stays, set
+   to expire in ``LEDGER_KEEP_DAYS``: a replica of the canary that reaches a passive region's queue later (S3
+   replication is asynchronous) is then a no-op there after a promotion instead of writing the records again.
 
 Nothing here knows about the emulator: the same calls go to AWS or to moto, where ``tap_templates.local`` plays
 Lambda's poller between polls (``on_progress``).
@@ -97,7 +97,9 @@ class SmokeResult:
         return next((s.detail for s in self.steps if not s.ok), "")
 
     def describe(self) -> list[str]:
-        lines = [f"smoke check in {self.region or '(no active region)'}: {self.key or '(nothing uploaded)'}"]
+        uploaded = any(s.name == "upload" and s.ok for s in self.steps)
+        lines = [f"smoke check in {self.region or '(no active region)'}: "
+                 f"{self.key if uploaded else '(nothing uploaded)'}"]
         lines += [f"  {'ok  ' if s.ok else 'FAIL'}  {s.name.ljust(12)}  {s.detail} ({s.seconds:.1f} s)"
                   for s in self.steps]
         lines.append(f"smoke check {'passed' if self.ok else 'FAILED at ' + self.failed_step} in "
@@ -201,8 +203,9 @@ def upload(run: Run) -> str:
            f"invalid records)"
 
 
-def dead_letters_about(run: Run, limit: int = 100) -> int:
-    """Letters in the DLQ naming the canary, read without hiding them (visibility timeout 0)."""
+def dead_letters_about(run: Run, limit: int = 100, remove: bool = False) -> int:
+    """Letters in the DLQ naming the canary, read without hiding them (visibility timeout 0); with ``remove``
+    they are deleted (the rest stays as it was)."""
     sqs, url, found, seen = run.client("sqs"), run.queue_url(dead_letter=True), 0, 0
     needles = (run.canary.key, quote_plus(run.canary.key, safe="/"), quote_plus(run.canary.key, safe=""))
     while seen < limit:
@@ -211,7 +214,10 @@ def dead_letters_about(run: Run, limit: int = 100) -> int:
         if not page:
             break
         seen += len(page)
-        found += sum(1 for m in page if any(n in m["Body"] for n in needles))
+        ours = [m for m in page if any(n in m["Body"] for n in needles)]
+        found += len(ours)
+        for message in ours if remove else ():
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return found
 
 
@@ -335,8 +341,9 @@ def clean_up(run: Run) -> str:
         ddb.update_item(TableName=table, Key=ledger_key(run.ledger), UpdateExpression="SET expiresAt = :e",
                         ConditionExpression="attribute_exists(recordId)",
                         ExpressionAttributeValues={":e": {"N": expires}})
-    return f"removed {removed} object version(s) and {len(keys)} item(s); the ledger item expires in " \
-           f"{LEDGER_KEEP_DAYS} days"
+    letters = dead_letters_about(run, remove=True)
+    return f"removed {removed} object version(s), {len(keys)} item(s) and {letters} dead letter(s); the ledger " \
+           f"item expires in {LEDGER_KEEP_DAYS} days"
 
 
 # --- the check -------------------------------------------------------------------------------------------------

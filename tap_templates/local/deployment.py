@@ -53,5 +53,7 @@ class Deployment:
         return mine[0]
 
     def function_configuration(self, region: str) -> dict[str, Any]:
-        """The processor's configuration in the region (environment, timeout), as the Lambda API returns it."""
-        return self.client("lambda", region).get_function_configuration(FunctionName=naming.function(self.cfg))
+        """The configuration (environment, timeout) of the version the event source invokes: the one the
+        ``live`` alias points at, as the Lambda API returns it."""
+        return self.client("lambda", region).get_function_configuration(
+            FunctionName=naming.function(self.cfg), Qualifier=naming.function_alias(self.cfg))

@@ -19,9 +19,16 @@ def headline(t: TemplateChanges) -> str:
     c = t.counts()
     parts = [f"{c['add']} to add", f"{c['remove']} to remove", f"{c['modify']} to change"]
     extra = [f"{c['replace']} replaced"] if c["replace"] else []
-    extra += [f"{len(t.widening)} widening access"] if t.widening else []
+    extra += [f"{len(t.widening)} widening access"] if t.widening and t.status != "new" else []
     prefix = {"new": "new StackSet: ", "removed": "StackSet no longer rendered: "}.get(t.status, "")
     return prefix + ", ".join(parts) + (f" ({', '.join(extra)})" if extra else "")
+
+
+def by_type(t: TemplateChanges) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for r in t.resources:
+        counts[r.resource_type] = counts.get(r.resource_type, 0) + 1
+    return sorted(counts.items())
 
 
 def on_replace(r: ResourceChange) -> str:
@@ -52,6 +59,9 @@ def text(changes: Sequence[TemplateChanges], title: str = "") -> list[str]:
     for t in changes:
         lines.append(f"{t.title}: {headline(t)}")
         if t.status == "unchanged":
+            continue
+        if t.status == "new":  # all of it is new: by type, the widening it brings is the whole template
+            lines += [f"  + {count} {kind}" for kind, count in by_type(t)]
             continue
         if t.widening:
             lines.append("  access widened (IAM and network):")
@@ -92,6 +102,9 @@ def markdown(changes: Sequence[TemplateChanges], title: str = "Change preview") 
     for t in changes:
         out += [f"### {t.environment} {t.region} ({_code(t.stack_set)}): {headline(t)}", ""]
         if t.status == "unchanged":
+            continue
+        if t.status == "new":
+            out += ["| resources | type |", "| --- | --- |"] + [f"| {n} | {k} |" for k, n in by_type(t)] + [""]
             continue
         if t.widening:
             out += ["#### Access widened (IAM and network)", "", "| resource | where | change |", "| --- | --- | --- |"]

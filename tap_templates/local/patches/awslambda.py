@@ -14,6 +14,7 @@ Gaps:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from tap_templates.local.patches.guard import Patch
@@ -89,7 +90,7 @@ def patch_version_model() -> None:
     version_cls.physical_resource_id = property(lambda self: getattr(self, "function_arn", str(self.version)))
 
 
-def _alias_model(base: type, backends: Any) -> type:
+def _alias_model(base: type, backends: Any, gone: type[Exception]) -> type:
     """A subclass of moto's ``CloudFormationModel`` (moto finds models by subclassing)."""
 
     class AliasModel(base):  # type: ignore[misc, valid-type]
@@ -134,8 +135,11 @@ def _alias_model(base: type, backends: Any) -> type:
         @classmethod
         def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,
                                             region_name: str) -> None:
-            p = cloudformation_json["Properties"]
-            backends[account_id][region_name].delete_alias(p["Name"], p["FunctionName"])
+            # Deletion gets the template's properties unresolved (FunctionName is a Ref): the physical ID, the
+            # alias's ARN (arn:...:function:NAME:ALIAS), names both.
+            *_, function_name, name = resource_name.split(":")
+            with contextlib.suppress(gone):  # moto may delete the function first; its aliases went with it
+                backends[account_id][region_name].delete_alias(name, function_name)
 
     return AliasModel
 
@@ -152,7 +156,8 @@ def register_alias_model() -> None:
     patch.require(backend, "update_alias", alias_parameters)
     patch.require(backend, "delete_alias", ("self", "name", "function_name"))
     clears = [patch.require(patch.require(parsing, name), "cache_clear") for name in _MODEL_CACHES]
-    model = _alias_model(base, backends)
+    gone = patch.require(patch.module("moto.awslambda.exceptions"), "UnknownFunctionException")
+    model = _alias_model(base, backends, gone)
     for clear in clears:
         clear()
     if patch.require(parsing, "get_model_map")().get(ALIAS_TYPE) is not model:
