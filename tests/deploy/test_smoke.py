@@ -130,5 +130,8 @@ def test_the_command_names_the_failed_step_in_one_line_and_exits_1(pipeline, cap
 def test_bad_timeout_is_one_line_and_exit_2(capsys):
     from tap_templates.commands import deploy as deploy_command
 
-    assert deploy_command.run(["smoke", "--env", "dev", "--timeout", "soon"]) == 2
-    assert capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(SystemExit) as exited:
+        deploy_command.run(["smoke", "--env", "dev", "--timeout", "soon"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --timeout: invalid float value: 'soon'" in err
