@@ -154,6 +154,18 @@ def bind(node: Any, values: Mapping[str, str] | None) -> Any:
     return {k: bind(v, values) for k, v in node.items()}
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def without_no_value(node: Any) -> Any:
+    """``Ref AWS::NoValue`` removes a property in CloudFormation: removed here too, so it compares as absent."""
+    if isinstance(node, list):
+        return [without_no_value(v) for v in node if v != NO_VALUE]
+    if isinstance(node, dict):
+        return {k: without_no_value(v) for k, v in node.items() if v != NO_VALUE}
+    return node
+
+
 # --- comparing values ----------------------------------------------------------------------------------------------
 
 
@@ -279,7 +291,7 @@ def compare(environment: str, region: str, stack_set: str, old: Mapping[str, Any
             new_parameters: Mapping[str, str] | None = None) -> TemplateChanges:
     """Compare two versions of a region's template (None: the side does not exist). Parameters (None: compare
     the templates as written) are bound to their values before comparing."""
-    old_t, new_t = dict(old or {}), dict(new or {})
+    old_t, new_t = without_no_value(dict(old or {})), without_no_value(dict(new or {}))
     status = "new" if old is None else "removed" if new is None else "changed"
     old_side = _Side(old_t.get("Resources", {}), parameter_values(old_t, old_parameters))
     new_side = _Side(new_t.get("Resources", {}), parameter_values(new_t, new_parameters))
