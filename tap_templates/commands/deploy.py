@@ -60,10 +60,12 @@ def parser_for(command: str, prog: str = PROG) -> cli.ArgumentParser:
         parser.add_argument("--code-zip", type=Path, metavar="PATH", help="prebuilt handler zip to deploy")
         parser.add_argument("--dry-run", action="store_true",
                             help="print what would change (the change preview); change nothing")
+        parser.add_argument("--smoke", action="store_true",
+                            help="run the smoke check after the deploy (deploy.py smoke); exit 1 if it fails")
         parser.add_argument("--allow-replacement", action="append", default=[], metavar="NAME",
                             help="let this deploy replace or remove the data resource NAME (a logical ID, e.g. "
                                  "IngestQueue); repeat for each one the preview lists")
-    if command == "smoke":
+    if command in ("smoke", "deploy"):
         parser.add_argument("--timeout", type=float, default=smoke.DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
                             help=f"how long to wait for the canary file (default {smoke.DEFAULT_TIMEOUT_SECONDS:.0f})")
     if command == "roles":
@@ -130,7 +132,7 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -
         for p in plans:
             stacksets.apply(cfg, aws, p, progress)
     print_summary(stacksets.summary(cfg, aws), sys.stdout)
-    return 0
+    return run_smoke(args, cfg, aws) if args.smoke else 0
 
 
 def run_roles(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:

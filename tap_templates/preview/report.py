@@ -51,6 +51,8 @@ def _resource_line(r: ResourceChange, width: int) -> str:
         note = f"  replacement unknown: {'; '.join(r.reasons)}"
     elif r.action == "remove":
         note = f"  ({on_replace(r)})"
+    elif r.reasons:
+        note = f"  ({'; '.join(r.reasons)})"
     return f"  {mark} {r.logical_id.ljust(width)}  {r.resource_type}{note}"
 
 
@@ -120,7 +122,8 @@ def markdown(changes: Sequence[TemplateChanges], title: str = "Change preview") 
             out += ["#### Resources", "", "| | resource | type | changes |", "| --- | --- | --- | --- |"]
             for r in t.resources:
                 props = [*r.properties, *r.attributes]
-                listed = "<br>".join(_cell(_code(p.describe())) for p in props[:MAX_PROPERTIES])
+                why = [] if r.replaced else [_cell("; ".join(r.reasons))] if r.reasons else []
+                listed = "<br>".join(why + [_cell(_code(p.describe())) for p in props[:MAX_PROPERTIES]])
                 if len(props) > MAX_PROPERTIES:
                     listed += f"<br>... and {len(props) - MAX_PROPERTIES} more"
                 mark = "**!**" if r.replaced else MARKS[r.action]
