@@ -157,6 +157,7 @@ class Run:
     region: str = ""
     version_id: str | None = None
     ledger: str = ""
+    dead_letters_before: int = 0
     items: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -195,6 +196,7 @@ def active_region(run: Run) -> str:
 
 
 def upload(run: Run) -> str:
+    run.dead_letters_before = depth(run)
     response = run.client("s3").put_object(Bucket=run.bucket(), Key=run.canary.key, Body=run.canary.body,
                                           ContentType="application/x-ndjson")
     run.version_id = response.get("VersionId")
@@ -273,13 +275,13 @@ def check_records(run: Run, ledger_item: dict[str, Any]) -> str:
         time.sleep(run.poll)
 
 
-def check_dead_letters(run: Run, before: int) -> str:
+def check_dead_letters(run: Run) -> str:
     ours = dead_letters_about(run)
     if ours:
         raise Failed("dead letters", f"{ours} dead letter(s) about the canary file")
-    now = depth(run)
-    return "no dead letter about the canary" + (f" ({now - before} new for other files: see redrive.py)"
-                                                if now > before else "")
+    grown = depth(run) - run.dead_letters_before
+    return "no dead letter about the canary" + (f" ({grown} new for other files: see redrive.py)" if grown > 0
+                                                else "")
 
 
 def depth(run: Run) -> int:
@@ -380,11 +382,10 @@ def _steps(run: Run, result: SmokeResult) -> None:
         return check_counts(ledger_item)
 
     _step(run, result, "active region", find)
-    before = depth(run)
     _step(run, result, "upload", lambda: upload(run))
     _step(run, result, "ledger", ledger)
     _step(run, result, "records", lambda: check_records(run, ledger_item))
-    _step(run, result, "dead letters", lambda: check_dead_letters(run, before))
+    _step(run, result, "dead letters", lambda: check_dead_letters(run))
     _step(run, result, "alarms", lambda: check_alarms(run))
 
 
