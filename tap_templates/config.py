@@ -25,6 +25,7 @@ ENV_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PROJECT_NAME = ENV_NAME
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 REQUIRED_TAGS = ("CostCenter", "Repository", "Owner")
+RELEASE_STRATEGIES = ("canary", "all-at-once")
 # Fields that make up a record's table key: the handler refuses to pseudonymize them.
 RECORD_KEY_FIELDS = ("id", "dataType", "timestamp")
 # SQS keeps a message at most 14 days (MessageRetentionPeriod, Amazon SQS Developer Guide, "Amazon SQS quotas").
@@ -149,6 +150,18 @@ class CapacityConfig:
 
 
 @dataclass(frozen=True)
+class ReleaseConfig:
+    """How new handler code reaches the ``live`` alias the event source invokes: CodeDeploy shifts a share of
+    the polled batches to the new version for a while (``canary``) or everything at once, and rolls back when
+    a release alarm fires."""
+
+    strategy: str = "canary"
+    canary_percent: int = 10
+    canary_minutes: int = 5
+    snapstart: bool = False
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """One environment of the pipeline (dev, prod, ...) across all its regions."""
 
@@ -165,6 +178,7 @@ class PipelineConfig:
     pseudonymization: PseudonymizationConfig = field(default_factory=PseudonymizationConfig)
     failover: FailoverConfig = field(default_factory=FailoverConfig)
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    release: ReleaseConfig = field(default_factory=ReleaseConfig)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -182,6 +196,7 @@ SECTIONS: dict[str, type] = {
     "pseudonymization": PseudonymizationConfig,
     "failover": FailoverConfig,
     "capacity": CapacityConfig,
+    "release": ReleaseConfig,
 }
 
 
@@ -274,7 +289,8 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
         raise ConfigError(f"{source}: {message}")
 
     for check in (_check_regions, _check_processor, _check_retention, _check_alarms, _check_stacksets,
-                  _check_network, _check_pseudonymization, _check_failover, _check_capacity, _check_tags):
+                  _check_network, _check_pseudonymization, _check_failover, _check_capacity, _check_release,
+                  _check_tags):
         check(cfg, fail)
     naming.validate(cfg)
 
@@ -435,6 +451,15 @@ def _check_capacity(cfg: PipelineConfig, fail: Fail) -> None:
         fail("capacity.lambda_concurrency_quota must leave 100 unreserved executions above "
              "processor.reserved_concurrency (Lambda rule)")
     _range(fail, "capacity.table_write_quota", c.table_write_quota, 1000, 100_000_000)
+
+
+def _check_release(cfg: PipelineConfig, fail: Fail) -> None:
+    r = cfg.release
+    if r.strategy not in RELEASE_STRATEGIES:
+        fail(f"release.strategy {r.strategy!r} must be one of {', '.join(RELEASE_STRATEGIES)}")
+    # CodeDeploy's TimeBasedCanary: a percentage below 100, an interval in minutes (at most two days).
+    _range(fail, "release.canary_percent", r.canary_percent, 1, 99)
+    _range(fail, "release.canary_minutes", r.canary_minutes, 1, 2880)
 
 
 def _check_tags(cfg: PipelineConfig, fail: Fail) -> None:

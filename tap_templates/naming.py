@@ -70,6 +70,24 @@ def function(cfg: PipelineConfig) -> str:
     return f"{prefix(cfg)}-processor"
 
 
+def function_alias(cfg: PipelineConfig) -> str:
+    """The alias the event source invokes; CodeDeploy moves it from version to version."""
+    return "live"
+
+
+def release_application(cfg: PipelineConfig) -> str:
+    return f"{prefix(cfg)}-processor"
+
+
+def release_group(cfg: PipelineConfig) -> str:
+    return f"{prefix(cfg)}-processor-live"
+
+
+def release_config(cfg: PipelineConfig, percent: int, minutes: int) -> str:
+    """A custom canary's name says what it does (a new setting is a new config: its name is create-only)."""
+    return f"{prefix(cfg)}-canary-{percent}pct-{minutes}min"
+
+
 def function_log_group(cfg: PipelineConfig) -> str:
     return f"/aws/lambda/{function(cfg)}"
 

@@ -127,6 +127,31 @@ def write(rendering: Rendering, out_dir: Path) -> Path:
     return target
 
 
+def graphs(rendering: Rendering) -> dict[str, bytes]:
+    """``<region>.svg`` and ``<region>.mmd`` per template: a picture of the region drawn from the rendered
+    template itself (``tap_templates.graph``)."""
+    from tap_templates.graph import mermaid, model, svg
+
+    found = {}
+    for t in rendering.templates:
+        picture = model.build(json.loads(t.body), t.region, f"tap-pipeline {rendering.environment} {t.region} "
+                                                            f"({t.role})")
+        stem = t.file.removesuffix(".json")
+        found[f"{stem}.svg"] = svg.svg(picture).encode()
+        found[f"{stem}.mmd"] = mermaid.mermaid(picture).encode()
+    return found
+
+
+def write_graphs(rendering: Rendering, out_dir: Path) -> list[Path]:
+    target = out_dir / rendering.environment
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, body in graphs(rendering).items():
+        (target / name).write_bytes(body)
+        written.append(target / name)
+    return written
+
+
 def differences(rendering: Rendering, out_dir: Path) -> list[str]:
     """Files under ``out_dir/<env>`` that are missing, stale, or not produced by the code any more."""
     target = out_dir / rendering.environment

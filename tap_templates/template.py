@@ -16,6 +16,7 @@ from tap_templates.components import (
     monitoring,
     network,
     queues,
+    release,
     scanner_skips,
     secrets,
     storage,
@@ -53,13 +54,15 @@ def build(cfg: PipelineConfig, region: str) -> Template:
     records = table.build(cfg, region, key) if is_primary else None
     secret = secrets.build(cfg, key) if is_primary and cfg.pseudonymization.enabled else None
     vpc = network.build(cfg, region, key) if cfg.network.isolated else None
-    fn = function.build(cfg, region, key, q, code, network=vpc, depends_on=(records.table,) if records else ())
     alarms = monitoring.build(cfg, region, key)
+    shifts = release.build(cfg, region, alarms.topic)
+    fn = function.build(cfg, region, key, q, code, network=vpc, depends_on=(records.table,) if records else (),
+                        release=shifts)
     governance = audit.build(cfg, region, key, buckets.access_logs)
     checks = health.build(cfg, region, alarms)
 
     optional = [c for c in (records, secret, vpc) if c is not None]
-    components = [key, q, buckets, *optional, fn, alarms, checks, governance]
+    components = [key, q, buckets, *optional, fn, shifts, alarms, checks, governance]
     for component in components:
         for resource in component.resources():
             template.add_resource(resource)

@@ -3,8 +3,12 @@
     python scripts/deploy.py --env ENV [--accounts ID ...] [--endpoint-url URL] [--dry-run] [--code-zip PATH] [--yes]
     python scripts/deploy.py roles --env ENV [--administrator-account ID]
     python scripts/deploy.py destroy --env ENV [--yes]
+    python scripts/deploy.py smoke --env ENV [--timeout SECONDS]
+    python scripts/deploy.py drift --env ENV
 
-Exit codes: 0 done (or nothing to do), 1 an AWS operation failed, 2 bad input (one line on stderr).
+Exit codes: 0 done (or nothing to do), 1 an AWS operation failed, the deploy would replace or remove a data
+resource not named by --allow-replacement, the smoke check failed, or drift was found; 2 bad input (one line
+on stderr).
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from typing import TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tap_templates import cli, config
-from tap_templates.deploy import artifacts, destroy, manifest, plan, preflight, stacksets, targets
+from tap_templates.deploy import artifacts, destroy, drift, manifest, plan, preflight, smoke, stacksets, targets
 from tap_templates.deploy.aws import Aws, connect
 from tap_templates.errors import ConfigError
+from tap_templates.preview import gate, report, sources
 from tap_templates.render import render
 
-COMMANDS = ("deploy", "roles", "destroy")
+COMMANDS = ("deploy", "roles", "destroy", "smoke", "drift")
 BUILD_DIR = Path("build")  # where render.py writes by default, relative to where the command runs
 
 
@@ -54,7 +59,15 @@ def parser_for(command: str, prog: str = PROG) -> cli.ArgumentParser:
                             help="target OUs (service-managed); default [stacksets] organizational_units")
         parser.add_argument("--code-zip", type=Path, metavar="PATH", help="prebuilt handler zip to deploy")
         parser.add_argument("--dry-run", action="store_true",
-                            help="print what would change and the template diffs; change nothing")
+                            help="print what would change (the change preview); change nothing")
+        parser.add_argument("--smoke", action="store_true",
+                            help="run the smoke check after the deploy (deploy.py smoke); exit 1 if it fails")
+        parser.add_argument("--allow-replacement", action="append", default=[], metavar="NAME",
+                            help="let this deploy replace or remove the data resource NAME (a logical ID, e.g. "
+                                 "IngestQueue); repeat for each one the preview lists")
+    if command in ("smoke", "deploy"):
+        parser.add_argument("--timeout", type=float, default=smoke.DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
+                            help=f"how long to wait for the canary file (default {smoke.DEFAULT_TIMEOUT_SECONDS:.0f})")
     if command == "roles":
         parser.add_argument("--administrator-account", type=account_id, metavar="ID",
                             help="account that runs deploy.py, when it is not this one")
@@ -101,14 +114,18 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -
     for p in plans:
         for line in p.describe():
             print(line)
+    changes = sources.planned(cfg, plans)
+    print(*report.text(changes, "change preview (deployed -> this deploy):"), sep="\n")
+    for line in drift.warnings(cfg, aws):
+        print(line)
+    blocked = gate.refused(changes, args.allow_replacement)
+    for d in blocked:
+        print(f"blocked: {d.describe()}")
     if args.dry_run:
-        for p in plans:
-            if p.parameter_diff():
-                print(f"parameters of {p.name}:", *p.parameter_diff(), sep="\n")
-            if p.template_diff():
-                print(p.template_diff(), end="")
-        print("dry run: nothing was changed")
-        return 0
+        print("dry run: nothing was changed" + ("; the deploy would be refused (see blocked above)" if blocked else ""))
+        return cli.FAILED if blocked else 0
+    if blocked:
+        raise gate.Refused(gate.refusal(blocked))
     who = artifacts.readers(aws, chosen)
     for p in plans:
         print(f"artifacts {p.region}: " + "; ".join(artifacts.upload_artifacts(aws, p.where, p.template, code, who)))
@@ -122,7 +139,7 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -
         for p in plans:
             stacksets.apply(cfg, aws, p, progress)
     print_summary(stacksets.summary(cfg, aws), sys.stdout)
-    return 0
+    return run_smoke(args, cfg, aws) if args.smoke else 0
 
 
 def run_roles(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
@@ -149,6 +166,24 @@ def run_destroy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) 
     return 0
 
 
+def run_drift(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
+    found = drift.detect(cfg, aws, cli.StatusLine(sys.stdout))
+    for line in drift.describe(found):
+        print(line)
+    drifted = [d.stack_set for d in found if d.drifted]
+    print(f"drifted: {', '.join(drifted)}" if drifted else "no drift")
+    return cli.FAILED if drifted else 0
+
+
+def run_smoke(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
+    result = smoke.check(cfg, aws, timeout_seconds=args.timeout, on_progress=smoke.Printer(sys.stdout))
+    for line in result.describe():
+        print(line)
+    if not result.ok:
+        raise smoke.Failed(result.failed_step, f"smoke check failed at {result.failed_step}: {result.reason}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "deploy"
@@ -156,7 +191,11 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     cfg = config.load_config(args.env, args.config)
     aws = connect(cfg.primary_region, args.profile, args.endpoint_url)
     try:
-        return {"deploy": run_deploy, "roles": run_roles, "destroy": run_destroy}[command](args, cfg, aws)
+        return {"deploy": run_deploy, "roles": run_roles, "destroy": run_destroy, "smoke": run_smoke,
+                "drift": run_drift}[command](args, cfg, aws)
+    except (gate.Refused, smoke.Failed) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
     except stacksets.OperationFailed as exc:
         print(*exc.lines, sep="\n", file=sys.stderr)
         return 1

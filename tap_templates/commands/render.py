@@ -1,4 +1,4 @@
-"""Render the pipeline's CloudFormation templates: python scripts/render.py [--env ENV] [--check]."""
+"""Render the pipeline's CloudFormation templates: python scripts/render.py [--env ENV] [--check] [--graph]."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tap_templates import cli, config
 from tap_templates.errors import ConfigError
-from tap_templates.render import differences, render, write
+from tap_templates.render import differences, render, write, write_graphs
 
 PROG = "render.py"
 
@@ -23,7 +23,11 @@ def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespa
     parser.add_argument("--out", type=Path, default=Path("build"), metavar="DIR", help="output folder (build)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when the files in --out differ from what the code renders")
+    parser.add_argument("--graph", action="store_true",
+                        help="also write a picture of each region: <region>.svg and <region>.mmd (Mermaid)")
     args = parser.parse_args(argv)
+    if args.graph and args.check:
+        parser.error("--graph writes files and --check writes none: use one of them")
     if args.all and args.envs:
         parser.error("--all and --env exclude each other")
     if args.config and (args.all or len(args.envs or []) > 1):
@@ -50,6 +54,9 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             stale += [f"{args.out / env / name}" for name in differences(rendering, args.out)]
         else:
             write(rendering, args.out)
+        if args.graph:
+            for path in write_graphs(rendering, args.out):
+                print(f"graph    {path}")
     if stale:
         print("out of date (run python scripts/render.py --all and commit build/):", file=sys.stderr)
         for name in stale:

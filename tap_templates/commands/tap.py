@@ -1,6 +1,6 @@
 """``tap``: every command of tap-pipeline under one name, working from any directory once installed.
 
-    tap render|deploy|simulate|failover|reconcile|redrive|package|estimate ARGS ...
+    tap render|diff|deploy|simulate|failover|reconcile|redrive|package|estimate ARGS ...
     tap --version
 
 Each command is imported only when it runs, so ``tap --version`` and a mistyped command answer at once.
@@ -18,6 +18,7 @@ from tap_templates import cli
 # Command name -> (module, one line of help). The modules are the ones ``python scripts/<name>.py`` runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("tap_templates.commands.render", "render the CloudFormation templates into build/"),
+    "diff": ("tap_templates.commands.diff", "preview template changes against a git ref, a folder or what is deployed"),
     "deploy": ("tap_templates.commands.deploy", "deploy, update or destroy an environment's StackSets"),
     "failover": ("tap_templates.commands.failover", "status of every region, promote, fail back"),
     "reconcile": ("tap_templates.commands.reconcile", "objects against the file ledger, replicas against each other"),

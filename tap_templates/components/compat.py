@@ -1,9 +1,10 @@
-"""Corrections for troposphere's generated Lambda classes, kept in one place until upstream fixes them.
+"""Corrections for troposphere's generated classes, kept in one place until upstream fixes them.
 
-troposphere 4.11 generates two Lambda property classes wrongly: ``awslambda.ScalingConfig`` (used by
-``EventSourceMapping``) is bound to the capacity-provider shape (``MaxEnvironments``) instead of the event
-source's ``MaximumConcurrency``, and ``awslambda.LoggingConfig`` lacks ``LogFormat``. Subclasses pass
-troposphere's type check and carry the properties CloudFormation documents. cfn-lint validates the result
+troposphere 4.11 generates three classes wrongly: ``awslambda.ScalingConfig`` (used by ``EventSourceMapping``)
+is bound to the capacity-provider shape (``MaxEnvironments``) instead of the event source's
+``MaximumConcurrency``; ``awslambda.LoggingConfig`` lacks ``LogFormat``; ``policies.CodeDeployLambdaAliasUpdate``
+validates its application and deployment group names as booleans. Subclasses pass troposphere's type check
+and carry the properties CloudFormation documents. cfn-lint validates the result
 against the real CloudFormation schema in the tests.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from troposphere import awslambda
+from troposphere import awslambda, policies
 from troposphere.validators import integer
 
 
@@ -25,4 +26,13 @@ class FunctionLoggingConfig(awslambda.LoggingConfig):
         "LogFormat": (str, False),
         "LogGroup": (str, False),
         "SystemLogLevel": (str, False),
+    }
+
+
+class AliasUpdate(policies.CodeDeployLambdaAliasUpdate):
+    props: ClassVar[dict] = {
+        "AfterAllowTrafficHook": (str, False),
+        "ApplicationName": (object, True),
+        "BeforeAllowTrafficHook": (str, False),
+        "DeploymentGroupName": (object, True),
     }

@@ -3,10 +3,16 @@
 The event source mapping's ``Enabled`` comes from the ``ProcessingEnabled`` parameter: a passive secondary
 is deployed with it off, and promotion flips it through a StackSet parameter override, with no template
 change.
+
+The trigger invokes the ``live`` alias, never ``$LATEST``: every deploy that changes the code (``CodeKey``) or
+the function's configuration publishes a new version (the version's description names both, and a version's
+description is create-only, so a new one replaces the resource, which publishes), and the alias moves to it
+through CodeDeploy (``release``), so new code reaches a share of the batches first and can be rolled back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +34,7 @@ from tap_templates.config import PipelineConfig
 
 if TYPE_CHECKING:
     from tap_templates.components.network import Network
+    from tap_templates.components.release import Release
 
 RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
@@ -35,6 +42,8 @@ HANDLER = "handlers.processor.handler"
 ENABLED_CONDITION = "ProcessingIsEnabled"
 METRICS_NAMESPACE = "TapPipeline"
 SERVICE_NAME = "tap-processor"
+VERSION_ID = "ProcessorVersion"
+ALIAS_ID = "ProcessorAlias"
 
 
 @dataclass(frozen=True)
@@ -55,9 +64,11 @@ class Processor:
     role: iam.Role
     log_group: logs.LogGroup
     trigger: awslambda.EventSourceMapping
+    version: awslambda.Version
+    alias: awslambda.Alias
 
     def resources(self) -> list:
-        return [self.log_group, self.role, self.function, self.trigger]
+        return [self.log_group, self.role, self.function, self.version, self.alias, self.trigger]
 
     def outputs(self) -> list[Output]:
         return [
@@ -67,6 +78,9 @@ class Processor:
             Output("ProcessorLogGroupName", Value=Ref(self.log_group)),
             Output("ProcessorEventSourceMappingId",
                    Description="Turned on and off by failover promote and failback", Value=Ref(self.trigger)),
+            Output("ProcessorAliasArn", Description="What the event source invokes", Value=Ref(self.alias)),
+            Output("ProcessorVersion", Description="The version published by the last deploy",
+                   Value=GetAtt(self.version, "Version")),
         ]
 
 
@@ -164,10 +178,21 @@ def environment(cfg: PipelineConfig, queues: Queues) -> dict[str, object]:
     }
 
 
+def published_version(cfg: PipelineConfig, function: awslambda.Function, code: CodeParameters) -> awslambda.Version:
+    """A version whose description changes with the code and with the function's configuration (a digest of
+    its properties as rendered): either change publishes a new one."""
+    digest = hashlib.sha256(json.dumps(function.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    return awslambda.Version(
+        VERSION_ID, FunctionName=Ref(function),
+        Description=Sub(f"code ${{{code.key.title}}}; configuration {digest}"),
+    )
+
+
 def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues, code: CodeParameters,
-          network: Network | None = None, depends_on: tuple[AWSObject, ...] = ()) -> Processor:
+          network: Network | None = None, depends_on: tuple[AWSObject, ...] = (),
+          release: Release | None = None) -> Processor:
     """``depends_on`` holds the table in the primary: records must have somewhere to go before the
-    trigger starts consuming."""
+    trigger starts consuming. ``release``: the deployment group that moves the alias (else it moves at once)."""
     p = cfg.processor
     log_group = logs.LogGroup(
         "ProcessorLogGroup",
@@ -196,10 +221,21 @@ def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues, code: 
                                       SecurityGroupIds=[Ref(network.function_security_group)])
         if network else NoValue,
     )
+    if cfg.release.snapstart:  # restores published versions from a snapshot taken after the handler's import
+        function.SnapStart = awslambda.SnapStart(ApplyOn="PublishedVersions")
+    version = published_version(cfg, function, code)
+    alias = awslambda.Alias(
+        ALIAS_ID, Name=naming.function_alias(cfg), FunctionName=Ref(function),
+        FunctionVersion=GetAtt(version, "Version"),
+        Description="What the ingest queue's event source invokes; CodeDeploy moves it to each new version",
+    )
+    if release is not None:
+        alias.UpdatePolicy = release.update_policy()
+        alias.DependsOn = [a.title for a in release.alarms]
     trigger = awslambda.EventSourceMapping(
         "ProcessorEventSource",
         EventSourceArn=queues.ingest_arn,
-        FunctionName=Ref(function),
+        FunctionName=Ref(alias),
         Enabled=If(ENABLED_CONDITION, True, False),
         BatchSize=p.batch_size,
         MaximumBatchingWindowInSeconds=p.batching_window_seconds,
@@ -208,7 +244,7 @@ def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues, code: 
     )
     if depends_on:
         trigger.DependsOn = [r.title for r in depends_on]
-    return Processor(function=function, role=role, log_group=log_group, trigger=trigger)
+    return Processor(function=function, role=role, log_group=log_group, trigger=trigger, version=version, alias=alias)
 
 
 def enabled_condition(code: CodeParameters) -> tuple[str, Equals]:

@@ -7,7 +7,6 @@ are read and kept, never sent.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,20 +135,6 @@ class StackSetPlan:
                 lines.append(f"{self.name} ({self.region}): keeps the overrides of {instance.account}: {kept}")
         return lines
 
-    def template_diff(self) -> str:
-        """Unified diff of the deployed template against the one to deploy (both normalized JSON); a new
-        StackSet's whole template would only bury the plan, so it is summarized."""
-        if self.deployed is None:
-            return (f"new StackSet {self.name}: all of {self.template.file} ({len(self.template.body)} bytes, "
-                    f"sha256 {self.template.sha256[:12]})\n")
-        new = self.template.body.decode().splitlines(keepends=True)
-        old = normalized(self.deployed.template_body).splitlines(keepends=True)
-        return "".join(difflib.unified_diff(old, new, f"deployed/{self.name}", f"rendered/{self.template.file}"))
-
-    def parameter_diff(self) -> list[str]:
-        old = self.deployed.parameters if self.deployed else {}
-        return [f"  {key}: {old.get(key, '(none)')} -> {self.parameters.get(key, '(none)')}"
-                for key in sorted(set(old) | set(self.parameters)) if old.get(key) != self.parameters.get(key)]
 
 
 def normalized(body: str) -> str:

@@ -30,8 +30,8 @@ ADMIN_ACCOUNT_PARAMETER = "AdministratorAccountId"
 THIS_ACCOUNT_IS_ADMIN = "ThisAccountAdministers"
 NO_ADMIN_ACCOUNT_GIVEN = "AdministratorIsThisAccount"
 # The services the region templates use, each managed by the execution role (see execution_statements).
-MANAGED_SERVICES = ("cloudformation", "cloudtrail", "cloudwatch", "config", "dynamodb", "ec2", "iam", "kms", "lambda",
-                    "logs", "route53", "s3", "secretsmanager", "sns", "sqs")
+MANAGED_SERVICES = ("cloudformation", "cloudtrail", "cloudwatch", "codedeploy", "config", "dynamodb", "ec2", "iam",
+                    "kms", "lambda", "logs", "route53", "s3", "secretsmanager", "sns", "sqs")
 
 
 def _arn(service: str, resource: str, region: str = "*", account: str = naming.ACCOUNT) -> str:
@@ -119,7 +119,7 @@ def identity_statements(cfg: PipelineConfig) -> list[Statement]:
                               "UpdateAssumeRolePolicy", "PutRolePolicy", "GetRolePolicy", "DeleteRolePolicy",
                               "ListRolePolicies", "ListAttachedRolePolicies", "TagRole", "UntagRole", "ListRoleTags")
     pass_to = ["lambda.amazonaws.com", "s3.amazonaws.com", "vpc-flow-logs.amazonaws.com", "config.amazonaws.com",
-               "cloudtrail.amazonaws.com"]
+               "cloudtrail.amazonaws.com", "codedeploy.amazonaws.com"]
     linked = ["replication.dynamodb.amazonaws.com", "config.amazonaws.com"]
     return [
         policies.allow(role_actions, [roles], sid="ManageStackRoles"),
@@ -173,9 +173,23 @@ def health_statements(cfg: PipelineConfig) -> list[Statement]:
     return statements
 
 
+def release_statements(cfg: PipelineConfig) -> list[Statement]:
+    """The processor's CodeDeploy application, deployment group and canary config (components/release.py), and
+    reading AWS's predefined configs; CloudFormation starts and follows each alias deployment with these."""
+    named = naming.named_resources(cfg)
+    return [
+        policies.allow([Action("codedeploy", "*")],
+                       [_arn("codedeploy", f"application:{named}"), _arn("codedeploy", f"deploymentgroup:{named}/*"),
+                        _arn("codedeploy", f"deploymentconfig:{named}")], sid="ManageReleases"),
+        policies.allow(_wildcards("codedeploy", "GetDeploymentConfig"),
+                       [_arn("codedeploy", "deploymentconfig:CodeDeployDefault.*")], sid="ReadDefaultReleaseConfigs"),
+    ]
+
+
 def execution_statements(cfg: PipelineConfig) -> list[Statement]:
     return [
         *stack_statements(cfg), *storage_statements(cfg), *messaging_statements(cfg), *compute_statements(cfg),
+        *release_statements(cfg),
         *data_statements(cfg), *key_statements(cfg), *identity_statements(cfg), *observability_statements(cfg),
         *network_statements(cfg), *health_statements(cfg),
     ]

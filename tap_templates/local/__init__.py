@@ -8,14 +8,15 @@ Where each gap is covered (the module's docstring describes it):
 
 - ``patches`` (``patch_moto``, once when the emulator starts; ``patches.guard`` stops it on a moto the patches
   no longer fit): ``kms`` key tags and policy; ``dynamodb`` the global table model; ``awslambda`` function
-  architectures and tracing, ``GetAccountSettings``; ``cloudformation`` updates through conditions, outputs of
-  skipped resources, ``RetainExceptOnCreate``, JSON templates parsed as JSON; ``ec2`` route tables deleted with
-  their stack, subnets placed by ``AvailabilityZoneId``;
-  ``stacksets`` overrides, instance updates and failed operations; ``iam`` TLS-only bucket policies; ``s3``
-  event ``versionId``/``sequencer``/time and the server's replication route; ``sqs`` no Docker delivery to
-  an event source mapping.
+  architectures and tracing, ``GetAccountSettings``, version references and updates, an alias model;
+  ``cloudformation`` updates through conditions, outputs of skipped resources, ``RetainExceptOnCreate``, JSON
+  templates parsed as JSON; ``ec2`` route tables deleted with their stack, subnets placed by
+  ``AvailabilityZoneId``; ``stacksets`` overrides, instance updates and failed operations; ``iam`` TLS-only
+  bucket policies; ``s3`` event ``versionId``/``sequencer``/time and the server's replication route; ``sqs`` no
+  Docker delivery to an event source mapping.
 - ``skipped``: bucket versioning, notifications, public access block and ownership controls, bucket, queue
-  and topic policies, the secret, and the global table where no stack created it; what stays uncovered.
+  and topic policies, CloudWatch alarms, the secret, and the global table where no stack created it; what
+  stays uncovered.
 - ``intrinsics``: the intrinsic functions the two above resolve (``TemplateContext``, ``resolve``).
 - ``server``: ``python -m tap_templates.local.server -p PORT``, moto's server with the patches.
 

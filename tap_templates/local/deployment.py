@@ -42,15 +42,18 @@ class Deployment:
         return self.client("sqs", region).get_queue_url(QueueName=name)["QueueUrl"]
 
     def mapping(self, region: str) -> dict[str, Any]:
-        """The function's event source mapping on the region's ingest queue, as the Lambda API returns it."""
-        queue = f":{naming.ingest_queue(self.cfg)}"
-        found = self.client("lambda", region).list_event_source_mappings(
-            FunctionName=naming.function(self.cfg))["EventSourceMappings"]
-        mine = [m for m in found if m["EventSourceArn"].endswith(queue)]
+        """The event source mapping on the region's ingest queue, as the Lambda API returns it (found by its
+        queue: it invokes the function's ``live`` alias, which a filter on the function's name would miss)."""
+        queue = naming.ingest_queue(self.cfg)
+        arn = self.client("sqs", region).get_queue_attributes(
+            QueueUrl=self.queue_url(region), AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        mine = self.client("lambda", region).list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]
         if len(mine) != 1:
-            raise RuntimeError(f"expected one event source mapping on {queue[1:]} in {region}, found {len(mine)}")
+            raise RuntimeError(f"expected one event source mapping on {queue} in {region}, found {len(mine)}")
         return mine[0]
 
     def function_configuration(self, region: str) -> dict[str, Any]:
-        """The processor's configuration in the region (environment, timeout), as the Lambda API returns it."""
-        return self.client("lambda", region).get_function_configuration(FunctionName=naming.function(self.cfg))
+        """The configuration (environment, timeout) of the version the event source invokes: the one the
+        ``live`` alias points at, as the Lambda API returns it."""
+        return self.client("lambda", region).get_function_configuration(
+            FunctionName=naming.function(self.cfg), Qualifier=naming.function_alias(self.cfg))

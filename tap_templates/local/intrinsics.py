@@ -67,6 +67,8 @@ class TemplateContext:
             return f"arn:{self.partition}:sns:{self.region}:{self.account}:{resolve(props['TopicName'], self)}"
         if kind == "AWS::KMS::Key":
             return self.key_metadata(logical_id)["KeyId"]
+        if kind == "AWS::Lambda::Function":
+            return resolve(props["FunctionName"], self)
         raise ValueError(f"the emulator cannot resolve Ref {logical_id} ({kind})")
 
     def attribute(self, logical_id: str, name: str) -> str:
@@ -78,6 +80,10 @@ class TemplateContext:
             return f"arn:{self.partition}:s3:::{self.physical_id(logical_id)}"
         if (kind, name) == ("AWS::KMS::Key", "Arn"):
             return self.key_metadata(logical_id)["Arn"]
+        if (kind, name) == ("AWS::Lambda::Version", "Version"):  # the newest published version of the function
+            function = resolve(self.template["Resources"][logical_id]["Properties"]["FunctionName"], self)
+            versions = self.clients("lambda").list_versions_by_function(FunctionName=function)["Versions"]
+            return str(max((int(v["Version"]) for v in versions if v["Version"].isdigit()), default=1))
         raise ValueError(f"the emulator cannot resolve GetAtt {logical_id}.{name} ({kind})")
 
     def key_metadata(self, logical_id: str) -> dict[str, Any]:

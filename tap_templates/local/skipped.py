@@ -10,12 +10,16 @@ Gaps covered here:
 - ``AWS::SecretsManager::Secret`` is skipped (the pseudonymization key the processor reads): created with the
   Secrets Manager API, with a value generated as its ``GenerateSecretString`` asks, its KMS key and its
   ``ReplicaRegions`` (moto replicates it), unless it exists (a new value would break what was pseudonymized).
+- ``AWS::CloudWatch::Alarm`` is skipped: each single-metric alarm is created with ``PutMetricAlarm`` (its
+  name, metric, dimensions, statistic, thresholds and actions), so tools that read alarm states (the smoke
+  check) find them; nothing publishes the metrics, so they stay in INSUFFICIENT_DATA unless a test sets a
+  state (``SetAlarmState``).
 - ``AWS::DynamoDB::GlobalTable`` where no stack created it (a template deployed without ``patch_moto``, whose
   model creates it): ``create_table_from_template`` creates the replica as a plain table (key schema,
   attributes, GSIs, stream, TTL). The handler tests create their table with it, from the rendered template.
 
 Not covered, and checked on the rendered template by the template tests instead (``tests/local/test_skipped.py``
-checks that they refer only to what the deploy created): CloudWatch alarms and composite alarms, network ACLs
+checks that they refer only to what the deploy created): composite alarms, network ACLs
 and their entries and associations, the CloudTrail trail, Config rules and e-mail subscriptions (skipped);
 bucket lifecycle, logging, metrics and replication, the function's logging configuration and KMS key
 (ignored); the table's PITR, contributor insights and encryption (accepted, not enforced).
@@ -138,6 +142,19 @@ def _apply_secret(ctx: TemplateContext, props: dict[str, Any]) -> list[str]:
     return done
 
 
+_ALARM_FIELDS = ("AlarmName", "AlarmDescription", "Namespace", "MetricName", "Statistic", "Period",
+                 "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData",
+                 "AlarmActions", "OKActions")
+
+
+def _apply_alarm(ctx: TemplateContext, props: dict[str, Any]) -> list[str]:
+    arguments = {name: resolve(props[name], ctx) for name in _ALARM_FIELDS if name in props}
+    arguments["Dimensions"] = [{"Name": d["Name"], "Value": str(resolve(d["Value"], ctx))}
+                               for d in props.get("Dimensions", [])]
+    ctx.clients("cloudwatch").put_metric_alarm(**arguments)
+    return [f"alarm {arguments['AlarmName']}"]
+
+
 def apply_skipped_resources(template: dict[str, Any], region: str, session: Any, endpoint_url: str | None = None,
                             parameters: dict[str, str] | None = None) -> list[str]:
     """After a deploy to the emulator: apply what moto's CloudFormation skipped; return what was applied.
@@ -163,6 +180,8 @@ def apply_skipped_resources(template: dict[str, Any], region: str, session: Any,
             applied += _apply_policy(ctx, kind, props)
         elif kind == "AWS::SecretsManager::Secret":
             applied += _apply_secret(ctx, props)
+        elif kind == "AWS::CloudWatch::Alarm":
+            applied += _apply_alarm(ctx, props)
         elif kind == GLOBAL_TABLE and props["TableName"] not in client("dynamodb").list_tables()["TableNames"]:
             applied.append(f"table {create_table_from_template(template, client('dynamodb'))} ({logical_id})")
     return applied

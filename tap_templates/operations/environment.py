@@ -187,8 +187,9 @@ class Environment:
         queue_arn = self.queue_arn(region, naming.ingest_queue(self.cfg))
         with reaching(region):
             try:
+                # By queue: the mapping invokes the function's ``live`` alias, which a name filter would miss.
                 pages = self.client("lambda", region).get_paginator("list_event_source_mappings").paginate(
-                    FunctionName=self.function)
+                    EventSourceArn=queue_arn)
                 found = [m for page in pages for m in page["EventSourceMappings"]]
             except ClientError as exc:
                 if error_code(exc) == "ResourceNotFoundException":

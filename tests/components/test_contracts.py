@@ -96,6 +96,12 @@ def test_every_alarm_dimension_names_a_resource_that_exists(env):
                     assert value in cfg.regions and value != t.region
                 elif name == "Operation":
                     assert value in {"BatchWriteItem", "GetItem", "UpdateItem"}
+                elif name == "Resource":  # the function's alias, as Lambda names it in its metrics
+                    function_name, alias = value.split(":")
+                    assert f"{t.region}/{function_name}" in created["function"], logical_id
+                    assert alias == t.one("AWS::Lambda::Alias")["Name"], logical_id
+                elif name == "ExecutedVersion":  # the version this template publishes
+                    assert dim["Value"] == {"Fn::GetAtt": ["ProcessorVersion", "Version"]}, logical_id
                 else:
                     pytest.fail(f"{logical_id}: unexpected dimension {name}")
                 checked += 1
@@ -125,6 +131,8 @@ def _iam_resource_exists(arn: str, t: RegionTemplate, created: dict[str, set[str
          lambda m: f"{m[1]}/{m[2]}" in created["log_group"]),
         (r"arn:aws:secretsmanager:([a-z0-9-]+):\d{12}:secret:(.+)-\?{6}",
          lambda m: f"{m[1]}/{m[2]}" in created["secret"]),
+        (r"arn:aws:lambda:([a-z0-9-]+):\d{12}:function:([^:]+)(:\*)?",
+         lambda m: f"{m[1]}/{m[2]}" in created["function"]),
         (r"arn:aws:ec2:([a-z0-9-]+):\d{12}:network-interface/\*", lambda m: m[1] == t.region),
         (r"arn:aws:ec2:([a-z0-9-]+):\d{12}:(subnet|security-group)/\$\{(\w+)\}",
          lambda m: m[1] == t.region and m[3] in t.resources),

@@ -115,9 +115,12 @@ def assert_pipeline_resources(session: boto3.Session, cfg: object, endpoint_url:
         assert fn["Environment"]["Variables"]["TABLE_NAME"] == naming.table(cfg)
         role_name = fn["Role"].rsplit("/", 1)[-1]
         assert client("iam").get_role(RoleName=role_name)["Role"]["Arn"] == fn["Role"]
-        mappings = client("lambda").list_event_source_mappings(FunctionName=naming.function(cfg))
+        mappings = event_source_mappings(session, cfg, region, endpoint_url)
         expected = "Enabled" if regions.role(cfg, region) == "primary" else "Disabled"
-        assert [m["State"] for m in mappings["EventSourceMappings"]] == [expected], region
+        assert [m["State"] for m in mappings] == [expected], region
+        alias = client("lambda").get_alias(FunctionName=naming.function(cfg), Name=naming.function_alias(cfg))
+        assert mappings[0]["FunctionArn"] in (alias["AliasArn"], f"{fn['FunctionArn']}:{alias['FunctionVersion']}")
+        assert alias["FunctionVersion"] != "$LATEST", "the event source invokes a published version"
         groups = client("logs").describe_log_groups(logGroupNamePrefix=naming.function_log_group(cfg))["logGroups"]
         assert [g["retentionInDays"] for g in groups] == [cfg.retention.log_days], region
         key = client("kms").describe_key(KeyId=naming.key_alias(cfg))["KeyMetadata"]
@@ -141,3 +144,19 @@ def record_configuration(session: boto3.Session, regions: tuple[str, ...] = REGI
         config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-delivery"})
         if start:
             config.start_configuration_recorder(ConfigurationRecorderName="default")
+
+
+def event_source_mappings(session: boto3.Session, cfg: object, region: str,
+                          endpoint_url: str | None = None) -> list[dict]:
+    """The event source mappings on the region's ingest queue (found by queue: they invoke the function's alias)."""
+    from tap_templates import naming
+
+    sqs = session.client("sqs", region_name=region, endpoint_url=endpoint_url)
+    url = sqs.get_queue_url(QueueName=naming.ingest_queue(cfg))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return session.client("lambda", region_name=region, endpoint_url=endpoint_url).list_event_source_mappings(
+        EventSourceArn=arn)["EventSourceMappings"]
+
+
+def event_source_states(session: boto3.Session, cfg: object, region: str, endpoint_url: str | None = None) -> list[str]:
+    return [m["State"] for m in event_source_mappings(session, cfg, region, endpoint_url)]

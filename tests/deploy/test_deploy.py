@@ -20,6 +20,7 @@ from tests.deploy.helpers import (
     REGIONS,
     ROOT,
     assert_pipeline_resources,
+    event_source_states,
     instance_stack,
     one_line,
     record_configuration,
@@ -108,8 +109,7 @@ def test_a_deploy_keeps_an_instance_override_made_by_failover(deployed, aws, cli
     assert stack_parameters(stack)["ProcessingEnabled"] == "true"
     awslambda = aws.client("lambda", region_name=secondary)
     assert awslambda.get_function(FunctionName=naming.function(CFG))["Configuration"]["MemorySize"] == 1536
-    mappings = awslambda.list_event_source_mappings(FunctionName=naming.function(CFG))["EventSourceMappings"]
-    assert [m["State"] for m in mappings] == ["Enabled"], "the promoted secondary keeps consuming"
+    assert event_source_states(aws, CFG, secondary) == ["Enabled"], "the promoted secondary keeps consuming"
 
 
 def test_instances_use_the_uploaded_zip_and_template(deployed, aws, code_zip):
@@ -149,8 +149,13 @@ def test_dry_run_shows_the_diff_and_touches_nothing(deployed, aws, cli, code_zip
     result = cli("--env", "dev", "--config", str(with_memory(tmp_path, 2048)), "--code-zip", str(code_zip[0]),
                  "--dry-run")
     assert result.code == 0, result.err
-    assert '-        "MemorySize": 1024,' in result.out and '+        "MemorySize": 2048,' in result.out
-    assert "--- deployed/tap-dev-us-west-2" in result.out and "+++ rendered/us-east-1.json" in result.out
+    preview = result.out[result.out.index("change preview"):]
+    for region in REGIONS:
+        section = preview[preview.index(f"dev {region} (tap-dev-{region})"):]
+        assert "~ ProcessorFunction" in section and "MemorySize: 1024 -> 2048" in section
+        # a new configuration publishes a new version (its description is create-only): the alias moves to it
+        assert "! ProcessorVersion" in section and "REPLACED: Description is create-only" in section
+    assert "blocked:" not in result.out
     assert result.out.rstrip().endswith("dry run: nothing was changed")
     for region in REGIONS:
         assert len(stack_set_operations(aws, region)) == 1
@@ -164,7 +169,7 @@ def test_dry_run_on_an_empty_account_creates_nothing(aws, cli, code_zip):
     result = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--dry-run")
     assert result.code == 0, result.err
     assert "tap-dev-us-west-2 (us-west-2): create StackSet" in result.out
-    assert "new StackSet tap-dev-us-east-1: all of us-east-1.json" in result.out
+    assert "dev us-east-1 (tap-dev-us-east-1): new StackSet: 75 to add" in result.out
     assert aws.client("s3").list_buckets()["Buckets"] == buckets
     assert aws.client("cloudformation", region_name="us-east-1").list_stack_sets()["Summaries"] == []
 

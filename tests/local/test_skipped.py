@@ -56,6 +56,12 @@ def test_skipped_parts_are_applied_through_the_apis(deployed, aws):
             assert json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
         topic = f"arn:aws:sns:{region}:123456789012:{naming.alarm_topic(CFG)}"
         assert "Policy" in aws.client("sns", region_name=region).get_topic_attributes(TopicArn=topic)["Attributes"]
+        cloudwatch = aws.client("cloudwatch", region_name=region)
+        alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+        for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values():
+            name = alarm["Properties"]["AlarmName"]
+            if "Condition" not in alarm:  # the others exist while their condition holds (the active region)
+                assert f"alarm {name}" in applied and alarms[name]["AlarmActions"] == [topic], name
         assert skipped.apply_skipped_resources(template, region, aws) == applied, "idempotent"
 
 

@@ -20,6 +20,8 @@ PATCHES: tuple[Callable[[], None], ...] = (
     dynamodb.register_global_table_model,
     awslambda.patch_function_properties,
     awslambda.patch_account_settings,
+    awslambda.patch_version_model,
+    awslambda.register_alias_model,
     cloudformation.patch_condition_updates,
     cloudformation.patch_outputs_of_skipped_resources,
     cloudformation.patch_retain_except_on_create,
