@@ -41,6 +41,12 @@ FREE: dict[str, str] = {
     "AWS::SNS::TopicPolicy": "topic policies are free",
     "AWS::SNS::Subscription": "e-mail deliveries of alarm changes, a few a month (SNS's first 1,000 e-mails are free)",
     "AWS::Lambda::EventSourceMapping": "free; its SQS polling is priced as SQS requests",
+    "AWS::Lambda::Version": "a published version is free; its invocations are priced with the function",
+    "AWS::Lambda::Alias": "aliases are free",
+    "AWS::CodeDeploy::Application": "CodeDeploy charges nothing for deployments to Lambda (AWS CodeDeploy pricing, "
+                                    "aws.amazon.com/codedeploy/pricing/)",
+    "AWS::CodeDeploy::DeploymentGroup": "free for Lambda, as the application",
+    "AWS::CodeDeploy::DeploymentConfig": "free for Lambda, as the application",
     "AWS::EC2::VPC": "VPCs are free",
     "AWS::EC2::Subnet": "subnets are free",
     "AWS::EC2::RouteTable": "route tables are free",
