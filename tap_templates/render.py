@@ -114,7 +114,7 @@ def render(cfg: PipelineConfig) -> Rendering:
         rendered.append(RenderedTemplate(region=region, role=regions.role(cfg, region), file=f"{region}.json",
                                          body=template_json(tpl), resources=len(tpl.resources)))
     ordered = tuple(rendered)
-    roles_body = template_json(roles.build(cfg))
+    roles_body = template_json(roles.build(cfg, [json.loads(t.body) for t in ordered]))
     return Rendering(environment=cfg.environment, templates=ordered, manifest=manifest(cfg, ordered, roles_body),
                      roles=roles_body)
 

@@ -55,7 +55,7 @@ def build(cfg: PipelineConfig, region: str) -> Template:
     vpc = network.build(cfg, region, key) if cfg.network.isolated else None
     fn = function.build(cfg, region, key, q, code, network=vpc, depends_on=(records.table,) if records else ())
     alarms = monitoring.build(cfg, region, key)
-    governance = audit.build(cfg, region, key, buckets.access_logs)
+    governance = audit.build(cfg, region, key, buckets.access_logs, alarms.topic)
     checks = health.build(cfg, region, alarms)
 
     optional = [c for c in (records, secret, vpc) if c is not None]

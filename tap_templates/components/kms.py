@@ -17,6 +17,7 @@ from troposphere import GetAtt, Output, Ref, Sub, kms
 from tap_templates import naming, retention
 from tap_templates.components import policies
 from tap_templates.config import PipelineConfig
+from tap_templates.deploy import permissions
 
 ADMIN_ACTIONS = (
     "CancelKeyDeletion", "CreateAlias", "CreateGrant", "DeleteAlias", "DescribeKey", "DisableKey",
@@ -50,6 +51,36 @@ class DataKey:
         ]
 
 
+def grants_only_for_aws_resources() -> Statement:
+    """Grants let their grantee use the key without the key policy: only AWS services integrated with KMS may
+    create them, for their own resources (AWS Control Tower control CT.KMS.PR.3)."""
+    return Statement(
+        Sid="DenyGrantsNotForAwsResources",
+        Effect=aws.Deny,
+        Principal=aws.Principal("*"),
+        Action=policies.actions("kms", "CreateGrant"),
+        Resource=["*"],
+        Condition=Condition(aws.BoolIfExists({"kms:GrantIsForAWSResource": "false",
+                                              "aws:PrincipalIsAWSService": "false"})),
+    )
+
+
+def execution_role_statements(cfg: PipelineConfig) -> list[Statement]:
+    """The StackSet execution role manages the key through this statement, not through an IAM grant on
+    tagged keys: a key's ID is generated, and a tag-based IAM grant could be widened by tagging another key.
+    Service-managed StackSets run with AWS Organizations' role, which the account statement covers."""
+    if cfg.stacksets.permission_model != "SELF_MANAGED":
+        return []
+    role = f"arn:{naming.PARTITION}:iam::{naming.ACCOUNT}:role/{naming.stackset_execution_role(cfg)}"
+    return [Statement(
+        Sid="StackSetExecutionRoleManagesKey",
+        Effect=aws.Allow,
+        Principal=aws.Principal("AWS", Sub(role)),
+        Action=[aws.Action(*a.split(":", 1)) for a in permissions.key_policy_actions()],
+        Resource=["*"],
+    )]
+
+
 def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
     account = Sub(naming.ACCOUNT)
     trail = []
@@ -68,6 +99,8 @@ def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
         ))
     return policies.document([
         *trail,
+        grants_only_for_aws_resources(),
+        *execution_role_statements(cfg),
         Statement(
             Sid="AccountAdministersKey",
             Effect=aws.Allow,

@@ -8,12 +8,16 @@ here, so no caller can forget it, and every ARN goes through ``Sub`` so ``${AWS:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from awacs import aws
 from awacs.aws import Action, Allow, Condition, Deny, Principal, Statement
-from troposphere import AWSHelperFn, Sub
+from troposphere import AWSHelperFn, AWSObject, GetAtt, Join, Sub
 
 from tap_templates import naming
+
+if TYPE_CHECKING:
+    from tap_templates.config import PipelineConfig
 
 Resource = str | AWSHelperFn
 VERSION = "2012-10-17"
@@ -46,6 +50,18 @@ def account_root() -> Principal:
 
 def service_principal(service: str) -> Principal:
     return Principal("Service", service)
+
+
+def role_boundary(cfg: PipelineConfig) -> Sub:
+    """Every role of the region templates carries the boundary the roles template creates (deploy/roles.py)."""
+    return Sub(naming.boundary_arn(cfg))
+
+
+def bucket_and_objects(bucket: AWSObject) -> list[AWSHelperFn]:
+    """A bucket's ARN and its objects', as local references (the form AWS Control Tower's CT.S3.PR.8
+    recognizes as the bucket's own: GetAtt Arn and Join of it with "/*")."""
+    arn = GetAtt(bucket, "Arn")
+    return [arn, Join("", [arn, "/*"])]
 
 
 def deny_insecure_transport(service: str, resources: Sequence[Resource]) -> Statement:
