@@ -110,7 +110,7 @@ def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queue
                        [queues.ingest_arn], sid="ConsumeIngestQueue"),
         policies.allow([sqs_actions.SendMessage], [queues.dead_letter_arn], sid="ReportFailedFiles"),
         policies.allow([logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                       [log_group, f"{log_group}:log-stream:*"], sid="WriteOwnLogs"),
+                       [f"{log_group}:log-stream:*"], sid="WriteOwnLogs"),
         policies.allow([xray.PutTraceSegments, xray.PutTelemetryRecords], ["*"], sid="WriteTraces"),
     ]
     if cfg.pseudonymization.enabled:

@@ -131,8 +131,9 @@ def _flow_logs(cfg: PipelineConfig, region: str, vpc: ec2.VPC, key: DataKey) -> 
             ]))]),
         PermissionsBoundary=policies.role_boundary(cfg),
         Policies=[iam.Policy(PolicyName="deliver-flow-logs", PolicyDocument=policies.document([
-            policies.allow([aws.Action("logs", a) for a in ("CreateLogStream", "PutLogEvents", "DescribeLogStreams")],
-                           [group_arn, f"{group_arn}:log-stream:*"], sid="WriteFlowLogGroup"),
+            policies.allow([aws.Action("logs", a) for a in ("CreateLogStream", "PutLogEvents")],
+                           [f"{group_arn}:log-stream:*"], sid="WriteFlowLogGroup"),
+            policies.allow([aws.Action("logs", "DescribeLogStreams")], [group_arn], sid="ListFlowLogStreams"),
         ]))],
     )
     flow_log = ec2.FlowLog(

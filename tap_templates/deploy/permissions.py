@@ -151,7 +151,9 @@ def stack_roles(cfg: PipelineConfig) -> str:
 
 
 def _ec2(action: str, resource_types: list[str]) -> list[Grant]:
-    name = action.split(":", 1)[1]
+    service, name = action.split(":", 1)
+    if service == "vpce":  # permission-only actions checked with CreateVpcEndpoint, which is tag-scoped
+        return [Grant("", action, f"arn:{P}:ec2:*:{A}:vpc-endpoint/*")]
     grants = []
     for kind in resource_types:
         if kind == SECURITY_GROUP_RULE:

@@ -127,8 +127,13 @@ def boundary_statements(cfg: PipelineConfig, bodies: list[dict[str, Any]]) -> li
             raise ConfigError(f"a template role uses {service}, which the permissions boundary does not cover: "
                               "add it to tap_templates/deploy/roles.py boundary_resources")
         resources, condition = where[service]
-        found.append(policies.allow([Action(service, a) for a in sorted(used[service])], resources, condition,
-                                    sid=f"Pipeline{service.title().replace('-', '')}"))
+        sid = f"Pipeline{service.title().replace('-', '')}"
+        reads = sorted(a for a in used[service] if service == "ec2" and a.startswith("Describe"))
+        writes = sorted(used[service] - set(reads))
+        if writes:
+            found.append(policies.allow([Action(service, a) for a in writes], resources, condition, sid=sid))
+        if reads:  # EC2's Describe actions take no resource
+            found.append(policies.allow([Action(service, a) for a in reads], ["*"], condition, sid=f"{sid}Describe"))
     return found
 
 
@@ -145,8 +150,9 @@ def boundary_resources(cfg: PipelineConfig) -> dict[str, tuple[list[str], Condit
         "logs": (logs, None),
         "secretsmanager": (secrets, None),
         "kms": ([_arn("kms", "key/*")], Condition(aliases)),
-        # Lambda manages the function's network interfaces with its role; EC2 offers no name to scope by.
-        "ec2": (["*"], Condition(aws.StringEquals("aws:RequestedRegion", list(cfg.regions)))),
+        # Lambda manages the function's network interfaces with its role; they have generated IDs.
+        "ec2": ([_arn("ec2", f"{kind}/*") for kind in ("network-interface", "security-group", "subnet")],
+                Condition(aws.StringEquals("aws:RequestedRegion", list(cfg.regions)))),
         # X-Ray's write API takes no resource.
         "xray": (["*"], None),
     }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -97,6 +98,7 @@ def condition_keys(action: str, resource_type: str | None) -> set[str]:
     keys = set(types.get("", {}).get("condition_keys", []))
     if resource_type:
         keys |= set(types.get(resource_type, {}).get("condition_keys", []))
+        keys |= set(_service(prefix)["resources"].get(resource_type, {}).get("condition_keys", []))
     return keys
 
 
@@ -161,3 +163,82 @@ def write(path: Path = DATA_FILE) -> Path:
 
 if __name__ == "__main__":
     print(f"wrote {write()}")
+
+
+# --- checking rendered policies against the reference ------------------------------------------------------------
+
+# Global condition keys apply to every action (https://docs.aws.amazon.com/IAM/latest/UserGuide/
+# reference_policies_condition-keys.html); the tag keys among them are per action and resource type.
+PER_ACTION_GLOBAL = ("aws:RequestTag/", "aws:ResourceTag/", "aws:TagKeys")
+
+
+def _glob(arn_format: str) -> str:
+    """An ARN format of the reference as a pattern where every placeholder is ``*``."""
+    return re.sub(r"\$\{[^}]*\}", "*", arn_format).replace("arn:*:", "arn:aws:", 1)
+
+
+def globs_intersect(a: str, b: str) -> bool:
+    """Whether some string matches both patterns (``*``: any characters, ``?``: one), as IAM compares a policy's
+    resource with an ARN: the resource can name something of the format's type."""
+    @cache
+    def step(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "*" and (step(i + 1, j) or (j < len(b) and step(i, j + 1))):
+            return True
+        if j < len(b) and b[j] == "*" and (step(i, j + 1) or (i < len(a) and step(i + 1, j))):
+            return True
+        if i < len(a) and j < len(b) and a[i] != "*" and b[j] != "*":
+            return (a[i] == b[j] or "?" in (a[i], b[j])) and step(i + 1, j + 1)
+        return False
+
+    return step(0, 0)
+
+
+def matching_resource_types(action: str, resource: str) -> list[str]:
+    """The action's resource types whose ARN format the (wildcarded) resource can name."""
+    prefix = action.split(":", 1)[0]
+    return [t for t in action_resource_types(action) if globs_intersect(resource, _glob(resource_arn_format(prefix, t)))]
+
+
+def _key_supported(key: str, supported: set[str]) -> bool:
+    if key.startswith("aws:") and not key.startswith(PER_ACTION_GLOBAL):
+        return True
+    for pattern in supported:
+        parts = re.split(r"\$\{[^}]*\}|tag-key", pattern)
+        if re.fullmatch(".+".join(re.escape(p) for p in parts), key, flags=re.IGNORECASE):
+            return True
+    return False
+
+
+def problems(document: dict[str, Any], where: str = "") -> list[str]:
+    """Everything in a resolved identity policy that the service authorization reference contradicts: an
+    unknown action, a resource of a type the action does not take ("*" where it takes one), a condition key the
+    action does not support for the resources named."""
+    found = []
+    for statement in document["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        keys = [k for operator in statement.get("Condition", {}).values() for k in operator]
+        sid = f"{where}{statement.get('Sid', '?')}"
+        for action in actions:
+            if not is_known_action(action):
+                found.append(f"{sid}: {action} is not an action of the service authorization reference")
+                continue
+            types: set[str | None] = set()
+            for resource in resources:
+                if resource == "*":
+                    if action_resource_types(action):
+                        found.append(f"{sid}: {action} takes {action_resource_types(action)}, granted on '*'")
+                    types.add(None)
+                    continue
+                fitting = matching_resource_types(action, resource)
+                if not fitting:
+                    found.append(f"{sid}: {resource} is none of {action}'s resource types")
+                types |= set(fitting)
+            for key in keys:
+                if not any(_key_supported(key, condition_keys(action, t)) for t in types):
+                    found.append(f"{sid}: {action} does not support the condition key {key}")
+    return found
