@@ -16,7 +16,6 @@ import json
 
 import pytest
 from cloudsplaining.scan.policy_document import PolicyDocument
-from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS
 
 from tap_templates import naming
 from tests.support import iam_simulator
@@ -58,7 +57,8 @@ def escalating(env: str, action: str) -> list[tuple[str, dict]]:
     project_role = f"arn:aws:iam::{ACCOUNT}:role/StackSet-{naming.prefix(config(env))}-us-east-1-x-Evil"
     if service == "iam" and name in ROLE_CHANGES:
         other = {"iam:PermissionsBoundary": FOREIGN["policy"]}
-        probes = [(project_role, {}), (project_role, other), (FOREIGN["role"], {"iam:PermissionsBoundary": boundary(env)})]
+        ours = {"iam:PermissionsBoundary": boundary(env)}
+        probes = [(project_role, {}), (project_role, other), (FOREIGN["role"], ours)]
         if name in ("attachrolepolicy", "detachrolepolicy"):
             probes = [(r, {**c, "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}) for r, c in probes]
         return probes
@@ -150,9 +150,9 @@ def test_what_the_role_may_do_is_allowed_and_what_it_may_not_is_not():
     me, mine = principal(env), Policies(identity=execution_policies(env))
     t = templates(env)[0]
     own_key_policy = resolve(t.props("DataKey")["KeyPolicy"], t)
-    foreign_key_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*",
-                                                                  "Resource": "*",
-                                                                  "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}}]}
+    root = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    foreign_key_policy = {"Version": "2012-10-17",
+                          "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*", "Principal": root}]}
     key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{iam_simulator.KEY_ID}"
     tagged_into_scope = {"aws:ResourceTag/Project": "tap", "aws:ResourceTag/Environment": "dev"}
     project_role = f"arn:aws:iam::{ACCOUNT}:role/StackSet-tap-dev-us-east-1-x-ProcessorRole"

@@ -198,7 +198,8 @@ def globs_intersect(a: str, b: str) -> bool:
 def matching_resource_types(action: str, resource: str) -> list[str]:
     """The action's resource types whose ARN format the (wildcarded) resource can name."""
     prefix = action.split(":", 1)[0]
-    return [t for t in action_resource_types(action) if globs_intersect(resource, _glob(resource_arn_format(prefix, t)))]
+    return [t for t in action_resource_types(action)
+            if globs_intersect(resource, _glob(resource_arn_format(prefix, t)))]
 
 
 def _key_supported(key: str, supported: set[str]) -> bool:
