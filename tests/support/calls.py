@@ -20,8 +20,8 @@ RENAMED = {
     ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
 }
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
-KMS_QUEUE_OPERATIONS = {"SendMessage": ("GenerateDataKey", "Decrypt"), "SendMessageBatch": ("GenerateDataKey", "Decrypt"),
-                        "ReceiveMessage": ("Decrypt",)}
+KMS_QUEUE_OPERATIONS = {"SendMessage": ("GenerateDataKey", "Decrypt"),
+                        "SendMessageBatch": ("GenerateDataKey", "Decrypt"), "ReceiveMessage": ("Decrypt",)}
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _s3(action: str, op: str, p: dict[str, Any], principal: str, secure: dict[st
 
 def _queue_arn(p: dict[str, Any], region: str, account: str) -> str:
     if "QueueUrl" in p:
-        _, _, host, owner, name = p["QueueUrl"].split("/")[:5]
+        owner, name = p["QueueUrl"].split("/")[3:5]
         return f"arn:aws:sqs:{region}:{owner if owner.isdigit() else account}:{name}"
     return f"arn:aws:sqs:{region}:{p.get('QueueOwnerAWSAccountId') or account}:{p['QueueName']}"
 
@@ -114,8 +114,8 @@ def _cloudformation(action: str, op: str, p: dict[str, Any], principal: str, reg
         name = p["StackSetName"]
         found = [Request(principal, action, f"arn:aws:cloudformation:{region}:{account}:stackset/{name}:0a1b", {})]
         if op in ("CreateStackInstances", "UpdateStackInstances", "DeleteStackInstances", "UpdateStackSet"):
-            found.append(Request(principal, action,
-                                 f"arn:aws:cloudformation:{region}:{account}:stackset-target/{name}:0a1b/{account}", {}))
+            target = f"arn:aws:cloudformation:{region}:{account}:stackset-target/{name}:0a1b/{account}"
+            found.append(Request(principal, action, target, {}))
         if op == "CreateStackSet":
             found = [Request(principal, action, "*", {})]
         if p.get("AdministrationRoleARN"):
