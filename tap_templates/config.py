@@ -116,6 +116,9 @@ class StackSetConfig:
     region_concurrency: str = "SEQUENTIAL"
     accounts: tuple[str, ...] = ()
     organizational_units: tuple[str, ...] = ()
+    # Service-managed only: deploy to accounts that join the OUs, and keep their stacks when they leave.
+    auto_deployment: bool = True
+    retain_stacks_on_account_removal: bool = True
 
 
 @dataclass(frozen=True)

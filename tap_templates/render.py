@@ -118,8 +118,10 @@ def render(cfg: PipelineConfig) -> Rendering:
         rendered.append(RenderedTemplate(region=region, role=regions.role(cfg, region), file=f"{region}.json",
                                          body=template_json(tpl), resources=len(tpl.resources)))
     ordered = tuple(rendered)
-    roles_body = template_json(roles.build(cfg, [json.loads(t.body) for t in ordered]))
-    return Rendering(environment=cfg.environment, templates=ordered, manifest=manifest(cfg, ordered, roles_body),
+    roles_body = b"" if cfg.stacksets.permission_model == "SERVICE_MANAGED" else \
+        template_json(roles.build(cfg, [json.loads(t.body) for t in ordered]))
+    return Rendering(environment=cfg.environment, templates=ordered,
+                     manifest=manifest(cfg, ordered, roles_body or None),
                      roles=roles_body, deployer=template_json(deployer.build(cfg)))
 
 

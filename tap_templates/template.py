@@ -22,6 +22,7 @@ from tap_templates.components import (
     table,
 )
 from tap_templates.config import PipelineConfig
+from tap_templates.deploy import roles
 
 FORMAT_VERSION = "2010-09-09"
 
@@ -65,6 +66,8 @@ def build(cfg: PipelineConfig, region: str) -> Template:
             template.add_resource(resource)
         for output in component.outputs():
             template.add_output(output)
+    if cfg.stacksets.permission_model == "SERVICE_MANAGED":  # no roles template: the boundary travels with the roles
+        template.add_resource(roles.boundary_policy(cfg, [template.to_dict()], region))
     tags.apply(template, cfg)
     scanner_skips.apply(template)
     return template

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from awacs import aws
 from awacs.aws import Action, Allow, Condition, Deny, Principal, Statement
-from troposphere import AWSHelperFn, AWSObject, GetAtt, Join, Sub
+from troposphere import AWSHelperFn, AWSObject, GetAtt, Join, Ref, Sub
 
 from tap_templates import naming
 
@@ -52,8 +52,15 @@ def service_principal(service: str) -> Principal:
     return Principal("Service", service)
 
 
-def role_boundary(cfg: PipelineConfig) -> Sub:
-    """Every role of the region templates carries the boundary the roles template creates (deploy/roles.py)."""
+BOUNDARY_LOGICAL_ID = "RoleBoundary"
+
+
+def role_boundary(cfg: PipelineConfig) -> AWSHelperFn:
+    """Every role of the region templates carries the permissions boundary (deploy/roles.py): the one the roles
+    template creates in the account, or with service-managed StackSets, where AWS Organizations' role deploys
+    and no roles template is needed, the region template's own."""
+    if cfg.stacksets.permission_model == "SERVICE_MANAGED":
+        return Ref(BOUNDARY_LOGICAL_ID)
     return Sub(naming.boundary_arn(cfg))
 
 

@@ -16,8 +16,8 @@ Deploy the template once per account (``python scripts/deploy.py roles``, or ``a
 another target account with ``AdministratorAccountId``): the administration role is created only where the
 administrator account is the account itself. Project-specific role names, not AWS's default
 ``AWSCloudFormationStackSet*`` names, keep one project's StackSets from reaching another project's resources.
-With service-managed StackSets only the boundary is rendered (the deploy rolls it out to the organizational
-units before the region StackSets).
+With service-managed StackSets neither role is the project's and each region template creates its own
+boundary (so an account that joins an organizational unit gets it with the stack that needs it).
 """
 
 from __future__ import annotations
@@ -158,9 +158,11 @@ def boundary_resources(cfg: PipelineConfig) -> dict[str, tuple[list[str], Condit
     }
 
 
-def boundary_policy(cfg: PipelineConfig, bodies: list[dict[str, Any]]) -> iam.ManagedPolicy:
+def boundary_policy(cfg: PipelineConfig, bodies: list[dict[str, Any]], region: str = "") -> iam.ManagedPolicy:
+    """In the roles template; with service-managed StackSets in each region template instead (``region``)."""
     return iam.ManagedPolicy(
-        "RoleBoundary", ManagedPolicyName=naming.role_boundary(cfg),
+        policies.BOUNDARY_LOGICAL_ID,
+        ManagedPolicyName=f"{naming.role_boundary(cfg)}-{region}" if region else naming.role_boundary(cfg),
         Description=f"Permissions boundary of every role the {naming.prefix(cfg)} templates create",
         PolicyDocument=policies.document(boundary_statements(cfg, bodies)))
 
@@ -208,17 +210,17 @@ def execution_role(cfg: PipelineConfig, admin_account: If, managed: list[iam.Man
 
 
 def build(cfg: PipelineConfig, bodies: list[dict[str, Any]]) -> Template:
-    """The roles template for the region templates ``bodies``. With service-managed StackSets, AWS
-    Organizations provides both roles and only the permissions boundary is the project's."""
-    service_managed = cfg.stacksets.permission_model == "SERVICE_MANAGED"
-    what = "the permissions boundary of the pipeline's roles" if service_managed else \
-        "self-managed StackSet administration and execution roles and the pipeline roles' permissions boundary"
-    template = Template(Description=f"tap-pipeline {cfg.environment}: {what} (deploy once per account)")
+    """The roles template for the region templates ``bodies`` (self-managed StackSets only: with service-managed
+    ones AWS Organizations provides the roles and each region template carries its boundary)."""
+    if cfg.stacksets.permission_model == "SERVICE_MANAGED":
+        raise ConfigError("service-managed StackSets use AWS Organizations' roles: there is no roles template")
+    template = Template(Description=f"tap-pipeline {cfg.environment}: self-managed StackSet administration and "
+                                    "execution roles and the pipeline roles' permissions boundary (deploy once per "
+                                    "account)")
     template.set_version(FORMAT_VERSION)
     template.add_resource(boundary_policy(cfg, bodies))
-    template.add_output(Output("RoleBoundaryArn", Value=Ref("RoleBoundary")))
-    if not service_managed:
-        add_stackset_roles(template, cfg, bodies)
+    template.add_output(Output("RoleBoundaryArn", Value=Ref(policies.BOUNDARY_LOGICAL_ID)))
+    add_stackset_roles(template, cfg, bodies)
     tags.apply(template, cfg)
     scanner_skips.apply(template)
     return template

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
 from tap_templates import naming
 from tap_templates.config import load_config
 from tests.support import authorization, iam_simulator
-from tests.support.calls import Recorder, requests
+from tests.support.calls import requests
 from tests.support.iam_simulator import ALLOWED, Policies, resolve
 from tests.support.rendered import SHIPPED_ENVS, rendering, templates
 
@@ -27,26 +26,6 @@ PRINCIPAL = f"arn:aws:iam::{iam_simulator.ACCOUNT}:role/ci-deployer"
 def deployer_document(env: str) -> dict:
     body = json.loads(rendering(env).deployer)
     return resolve(body["Resources"]["DeployerPolicy"]["Properties"]["PolicyDocument"], templates(env)[0])
-
-
-@pytest.fixture
-def recorded(aws, monkeypatch) -> Recorder:
-    """Every call of every session the deploy creates (boto3.Session is created per command)."""
-    recorders: list[Recorder] = []
-    original = boto3.Session.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        recorders.append(Recorder(self))
-
-    monkeypatch.setattr(boto3.Session, "__init__", init)
-
-    class All:
-        @property
-        def calls(self):
-            return [c for r in recorders for c in r.calls]
-
-    return All()
 
 
 def decide(env: str, calls) -> dict[str, str]:

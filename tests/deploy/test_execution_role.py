@@ -120,11 +120,16 @@ def test_the_role_fits_iam_quotas(env):
     assert "Policies" not in execution and len(execution["ManagedPolicyArns"]) == len(documents)
 
 
-def test_service_managed_environments_render_only_the_boundary():
+def test_service_managed_region_templates_carry_their_own_boundary():
     cfg = dataclasses.replace(config("dev"), stacksets=dataclasses.replace(
         config("dev").stacksets, permission_model="SERVICE_MANAGED", organizational_units=("ou-abcd-12345678",)))
     rendered = render(cfg)
-    assert set(json.loads(rendered.roles)["Resources"]) == {"RoleBoundary"}
+    assert rendered.roles == b"" and "stackset-roles.json" not in rendered.files()
     for t in rendered.templates:
-        statements = json.loads(t.body)["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+        resources = json.loads(t.body)["Resources"]
+        boundary = resources["RoleBoundary"]["Properties"]
+        assert boundary["ManagedPolicyName"] == f"tap-dev-role-boundary-{t.region}"
+        for role in (r for r in resources.values() if r["Type"] == "AWS::IAM::Role"):
+            assert role["Properties"]["PermissionsBoundary"] == {"Ref": "RoleBoundary"}
+        statements = resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
         assert "StackSetExecutionRoleManagesKey" not in {s.get("Sid") for s in statements}
