@@ -7,16 +7,18 @@ raises out of ``CreateStackInstances`` instead of failing the operation with the
 (and a stack that fails to delete raises out of ``DeleteStackInstances``); ``ListStackInstances`` returns a
 made-up stack ID; ``UpdateStackSet`` without ``OperationId`` has none.
 
-Three patches: instances merge overrides into the StackSet's parameters and report their real stack IDs
+Four patches: instances merge overrides into the StackSet's parameters and report their real stack IDs
 (``patch_instance_overrides``); updates reach the instances' stacks (``patch_instance_updates``); deletes and
-``ListStackSetOperationResults`` report per instance (``patch_operation_results``). A service-managed
-instance does not say which organizational unit it was deployed through (``OrganizationalUnitId``), so a
-re-deploy could not tell the OU is covered: instances remember it (``patch_instance_overrides``); and
-``UpdateStackInstances``/``DeleteStackInstances`` ignore ``DeploymentTargets`` (OUs, and accounts intersected
-with them), acting on every instance of the region: they select the instances the targets name
-(``patch_deployment_targets``). A failure belongs to the
+``ListStackSetOperationResults`` report per instance (``patch_operation_results``). A failure belongs to the
 operation, not the call, as on AWS: every operation records a result per instance, so one failed instance makes
 it FAILED with that instance's ``StatusReason`` (a failed create is rolled back first).
+
+Service-managed instances: one does not say which organizational unit it was deployed through
+(``OrganizationalUnitId``), so a re-deploy could not tell the OU is covered, and its stack is invisible to
+``DescribeStacks`` in its own account; ``patch_instance_overrides`` records the OU and registers the stack
+there. ``UpdateStackInstances`` and ``DeleteStackInstances`` ignore ``DeploymentTargets`` (OUs, and accounts
+intersected with them) and act on every instance of the region: ``patch_deployment_targets`` selects the
+instances the targets name.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def _instance_init(self: Any, account_id: str, region_name: str, stackset_id: st
         if permission_model == "SELF_MANAGED":
             _roll_back(account_id, region_name, name)
     self.parameters = overrides
+    if self.stack is not None and permission_model == "SERVICE_MANAGED":  # AWS shows it in the member account
+        _moto["cloudformation_backends"][account_id][region_name].stacks[self.stack.stack_id] = self.stack
     if running:
         running.results.append((account_id, region_name, self.status_reason))
 
