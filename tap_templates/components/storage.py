@@ -27,10 +27,9 @@ SELF_LOG_PREFIX = "access-logs/"
 
 def object_lock() -> dict[str, bool]:
     """S3 Object Lock on, with no default retention: no object is locked unless someone sets a retention or a
-    legal hold on it, so lifecycle expiry and log delivery work as before, and an incident responder can lock
-    evidence in place (AWS Control Tower control CT.S3.PR.9). Server access logs may go to such a bucket as
-    long as it has no default retention period
-    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html)."""
+    legal hold on it, so lifecycle expiry and replication work as before, and an incident responder can lock
+    evidence in place (AWS Control Tower control CT.S3.PR.9). Not on the access-log bucket: S3 delivers no
+    server access logs to a bucket with Object Lock."""
     return {"ObjectLockEnabled": True}
 
 
@@ -71,12 +70,12 @@ def _owner_enforced() -> s3.OwnershipControls:
 
 
 def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.BucketPolicy]:
-    """S3 server access logs can only be delivered to a bucket whose default encryption is SSE-S3, so this
-    one bucket uses AES256 instead of the region's KMS key. It logs its own access too (under
-    ``access-logs/``): who read or deleted logs is recorded. AWS warns that a bucket logging into itself
-    also logs its log deliveries, a small, endless trickle of records that lifecycle expiry bounds
-    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerLogs.html); there is no other SSE-S3 bucket in
-    the region to send them to."""
+    """S3 server access logs can only be delivered to a bucket whose default encryption is SSE-S3 and that has
+    no S3 Object Lock (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html),
+    so this one bucket uses AES256 instead of the region's KMS key and has no Object Lock. It logs its own
+    access too (under ``access-logs/``): who read or deleted logs is recorded. S3 allows a bucket to log into
+    itself but does not recommend it, since each delivery is logged in the next: a small, endless trickle of
+    records that lifecycle expiry bounds. There is no other bucket in the region S3 could deliver them to."""
     name = naming.access_log_bucket(cfg, region)
     days = cfg.retention.access_log_days
     bucket = s3.Bucket(
@@ -92,7 +91,6 @@ def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.B
         # No destination: S3 delivers into the bucket itself (a Ref to itself would be a circular dependency).
         LoggingConfiguration=s3.LoggingConfiguration(LogFilePrefix=SELF_LOG_PREFIX),
         NotificationConfiguration=event_bridge(),
-        **object_lock(),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
             s3.LifecycleRule(
                 Id="ExpireAccessLogs",

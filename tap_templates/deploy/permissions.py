@@ -72,6 +72,9 @@ SERVICE_LINKED_ROLES = ("config.amazonaws.com", "contributorinsights.dynamodb.am
 ESM_BY_FUNCTION = ("CreateEventSourceMapping", "DeleteEventSourceMapping", "GetEventSourceMapping",
                    "UpdateEventSourceMapping")
 
+# Actions without a resource type that still take a condition naming the project's resources.
+NO_RESOURCE_CONDITIONS = {"kms:CreateKey": "RequestTagged", "lambda:CreateEventSourceMapping": "PipelineFunctions"}
+
 # Types with generated IDs and no tag or name condition the handlers' calls carry: every one of the account.
 ID_BASED: dict[tuple[str, str], tuple[str, str]] = {
     ("route53", "healthcheck"): (f"arn:{P}:route53:::healthcheck/*",
@@ -186,8 +189,8 @@ def grants_for(cfg: PipelineConfig, action: str) -> list[Grant]:
     """Where and under what condition the execution role gets one action; [] when the key policy grants it."""
     resource_types = data()["actions"][action]
     service, name = action.split(":", 1)
-    if not resource_types:
-        return [Grant("RequestTagged" if action == "kms:CreateKey" else "", action, "*")]
+    if not resource_types:  # "*" is the only resource IAM accepts; a condition narrows it where one applies
+        return [Grant(NO_RESOURCE_CONDITIONS.get(action, ""), action, "*")]
     if service == "ec2" or (service == "vpce" and "vpc-endpoint" in resource_types):
         return _ec2(action, resource_types)
     if service == "iam":

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from tap_templates import naming
 from tap_templates.config import PipelineConfig
-from tap_templates.deploy.aws import Aws
+from tap_templates.deploy.aws import Aws, error_code
 from tap_templates.errors import ConfigError
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -58,8 +60,14 @@ def organization_accounts(aws: Aws, organizational_units: Sequence[str]) -> dict
         accounts, pending = [], [ou]
         while pending:
             parent = pending.pop()
-            for page in org.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
-                accounts += [a["Id"] for a in page["Accounts"] if a.get("Status", "ACTIVE") == "ACTIVE"]
+            try:
+                for page in org.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
+                    accounts += [a["Id"] for a in page["Accounts"] if a.get("Status", "ACTIVE") == "ACTIVE"]
+            except ClientError as exc:
+                if error_code(exc) != "ParentNotFoundException":
+                    raise
+                raise ConfigError(f"organizational unit {parent} is not in the organization of account "
+                                  f"{aws.account}") from None
             for page in org.get_paginator("list_children").paginate(ParentId=parent, ChildType="ORGANIZATIONAL_UNIT"):
                 pending += [child["Id"] for child in page["Children"]]
         found[ou] = tuple(sorted(set(accounts)))

@@ -29,6 +29,9 @@ EXCEPTIONS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("CT.S3.PR.10", "s3_bucket_default_encryption_kms_check"): (
         ("AccessLogBucket",),
         "S3 server access logs can only be delivered to a bucket encrypted with SSE-S3"),
+    ("CT.S3.PR.9", "s3_bucket_object_lock_enabled_check"): (
+        ("AccessLogBucket",),
+        "S3 buckets with S3 Object Lock can't be used as destination buckets for server access logs"),
 }
 
 

@@ -209,3 +209,39 @@ def test_roles_template_grants_no_wildcard_action_and_star_only_without_resource
                         (logical_id, statement["Sid"], sorted(set(statement["Action"]) - without_types))
                 checked += 1
     assert checked > 20
+
+
+def test_prod_trail_alarms_on_changes_to_the_key_buckets_and_trail():
+    for t in (x for x in TEMPLATES if x.env == "prod"):
+        cfg = config(t.env)
+        trail = t.one("AWS::CloudTrail::Trail")
+        assert trail["CloudWatchLogsLogGroupArn"] == {"Fn::GetAtt": ["TrailLogGroup", "Arn"]}
+        assert trail["CloudWatchLogsRoleArn"] == {"Fn::GetAtt": ["TrailLogsRole", "Arn"]}
+        (selector,) = trail["EventSelectors"]
+        assert (selector["IncludeManagementEvents"], selector["ReadWriteType"]) == (True, "WriteOnly")
+        group = t.props("TrailLogGroup")
+        assert group["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]} and group["RetentionInDays"] >= 365
+        filters = {k: v["Properties"] for k, v in t.of_type("AWS::Logs::MetricFilter").items()}
+        patterns = {k: resolve(v["FilterPattern"], t) or json.dumps(v["FilterPattern"]) for k, v in filters.items()}
+        assert '"PutKeyPolicy"' in patterns["KeyChangedFilter"] and "${DataKey.Arn}" in patterns["KeyChangedFilter"]
+        assert f'"{naming.named_resources(cfg)}"' in patterns["BucketPolicyChangedFilter"]
+        assert '"StopLogging"' in patterns["TrailChangedFilter"] and naming.trail(cfg) in patterns["TrailChangedFilter"]
+        for title in ("KeyChanged", "BucketPolicyChanged", "TrailChanged"):
+            alarm = t.props(f"{title}Alarm")
+            metric = filters[f"{title}Filter"]["MetricTransformations"][0]
+            assert (alarm["MetricName"], alarm["Namespace"]) == (metric["MetricName"], metric["MetricNamespace"])
+            assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] and alarm["Threshold"] == 1
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_log_groups_keep_a_year_or_more(env):
+    for t in (x for x in TEMPLATES if x.env == env):
+        for logical_id, group in t.of_type("AWS::Logs::LogGroup").items():
+            assert group["Properties"]["RetentionInDays"] >= 365, logical_id
+
+
+@per_template
+def test_object_lock_everywhere_but_the_access_log_bucket(t):
+    for logical_id, bucket in t.of_type("AWS::S3::Bucket").items():
+        expected = None if logical_id == "AccessLogBucket" else True  # S3 logs to no Object Lock bucket
+        assert bucket["Properties"].get("ObjectLockEnabled") is expected, logical_id

@@ -13,29 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
-import pytest
-
 from tap_templates import naming
 from tests.deploy.helpers import ROOT
 
 REGIONS = ("us-west-2", "us-east-1")
-
-
-@pytest.fixture
-def organization(aws):
-    """An organization with one OU holding two member accounts; returns (ou, accounts)."""
-    org = boto3.client("organizations", region_name="us-east-1")
-    org.create_organization(FeatureSet="ALL")
-    root = org.list_roots()["Roots"][0]["Id"]
-    ou = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
-    child = org.create_organizational_unit(ParentId=ou, Name="team")["OrganizationalUnit"]["Id"]
-    accounts = []
-    for name, parent in (("a", ou), ("b", child)):
-        account = org.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]["AccountId"]
-        org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=parent)
-        accounts.append(account)
-    return ou, sorted(accounts)
 
 
 def service_managed_config(tmp_path: Path, ou: str) -> Path:

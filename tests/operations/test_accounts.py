@@ -17,8 +17,8 @@ from tap_templates.config import load_config
 from tap_templates.errors import ConfigError
 from tap_templates.operations import accounts
 from tap_templates.operations.environment import from_session
-from tests.deploy.conftest import aws, code_zip, credentials  # noqa: F401 (fixtures)
-from tests.deploy.test_service_managed import organization, service_managed_config  # noqa: F401 (fixture)
+from tests.deploy.conftest import aws, code_zip, credentials, organization  # noqa: F401 (fixtures)
+from tests.deploy.test_service_managed import service_managed_config
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 ROLE = "OrganizationAccountAccessRole"
