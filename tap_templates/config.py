@@ -50,7 +50,7 @@ class ProcessorConfig:
 class RetentionConfig:
     """How long data, logs and old object versions are kept, and when objects change storage class."""
 
-    log_days: int = 30
+    log_days: int = 365  # a year at least: AWS Control Tower control CT.CLOUDWATCH.PR.2
     object_expiry_days: int = 365
     transition_ia_days: int = 30
     transition_glacier_days: int = 90

@@ -43,7 +43,8 @@ def test_cli_writes_one_template_per_region_and_a_manifest(tmp_path):
     assert result.returncode == 0, result.stderr
     cfg = load_config("dev")
     written = sorted(p.name for p in (tmp_path / "dev").iterdir())
-    assert written == sorted([*(f"{r}.json" for r in cfg.regions), "manifest.json", "stackset-roles.json"])
+    assert written == sorted([*(f"{r}.json" for r in cfg.regions), "manifest.json", "stackset-roles.json",
+                              "deployer-policy.json"])
     for region in cfg.regions:
         assert region in result.stdout and regions.role(cfg, region) in result.stdout
 

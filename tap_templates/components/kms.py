@@ -30,6 +30,9 @@ USE_ACTIONS = ("Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey", "Generate
                "ReEncryptFrom", "ReEncryptTo")
 # Services through which principals of this account may use the key (kms:ViaService).
 VIA_SERVICES = ("s3", "sqs", "sns", "dynamodb", "lambda", "secretsmanager")
+# Actions that encrypt, decrypt or hand out the key's use: the execution role gets them only via those services.
+CRYPTO_ACTIONS = ("CreateGrant", "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+                  "ReEncryptFrom", "ReEncryptTo")
 
 
 @dataclass(frozen=True)
@@ -65,20 +68,28 @@ def grants_only_for_aws_resources() -> Statement:
     )
 
 
-def execution_role_statements(cfg: PipelineConfig) -> list[Statement]:
-    """The StackSet execution role manages the key through this statement, not through an IAM grant on
+def execution_role_statements(cfg: PipelineConfig, region: str) -> list[Statement]:
+    """The StackSet execution role manages the key through these statements, not through an IAM grant on
     tagged keys: a key's ID is generated, and a tag-based IAM grant could be widened by tagging another key.
-    Service-managed StackSets run with AWS Organizations' role, which the account statement covers."""
+    It uses the key for data only through the pipeline's services, as the account's principals do.
+    Service-managed StackSets run with AWS Organizations' role, which the account statements cover."""
     if cfg.stacksets.permission_model != "SELF_MANAGED":
         return []
-    role = f"arn:{naming.PARTITION}:iam::{naming.ACCOUNT}:role/{naming.stackset_execution_role(cfg)}"
-    return [Statement(
-        Sid="StackSetExecutionRoleManagesKey",
-        Effect=aws.Allow,
-        Principal=aws.Principal("AWS", Sub(role)),
-        Action=[aws.Action(*a.split(":", 1)) for a in permissions.key_policy_actions()],
-        Resource=["*"],
-    )]
+    role = Sub(f"arn:{naming.PARTITION}:iam::{naming.ACCOUNT}:role/{naming.stackset_execution_role(cfg)}")
+    actions = permissions.key_policy_actions()
+    crypto = [a for a in actions if a.split(":")[1] in CRYPTO_ACTIONS]
+    return [
+        Statement(Sid="StackSetExecutionRoleManagesKey", Effect=aws.Allow, Principal=aws.Principal("AWS", role),
+                  Action=[aws.Action(*a.split(":", 1)) for a in actions if a not in crypto], Resource=["*"]),
+        Statement(Sid="StackSetExecutionRoleUsesKeyThroughPipelineServices", Effect=aws.Allow,
+                  Principal=aws.Principal("AWS", role), Action=[aws.Action(*a.split(":", 1)) for a in crypto],
+                  Resource=["*"],
+                  Condition=Condition(aws.StringEquals("kms:ViaService", via_services(region)))),
+    ]
+
+
+def via_services(region: str) -> list[str]:
+    return [f"{s}.{region}.amazonaws.com" for s in VIA_SERVICES]
 
 
 def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
@@ -100,7 +111,7 @@ def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
     return policies.document([
         *trail,
         grants_only_for_aws_resources(),
-        *execution_role_statements(cfg),
+        *execution_role_statements(cfg, region),
         Statement(
             Sid="AccountAdministersKey",
             Effect=aws.Allow,
@@ -116,7 +127,7 @@ def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
             Resource=["*"],
             Condition=Condition([
                 aws.StringEquals("kms:CallerAccount", account),
-                aws.StringEquals("kms:ViaService", [f"{s}.{region}.amazonaws.com" for s in VIA_SERVICES]),
+                aws.StringEquals("kms:ViaService", via_services(region)),
             ]),
         ),
         Statement(

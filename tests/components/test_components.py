@@ -37,7 +37,7 @@ def test_key_policy_grants_services_only_with_conditions(t):
         if "Service" in principal:
             services.add(principal["Service"] if isinstance(principal["Service"], str) else principal["Service"][0])
             assert s.get("Condition"), f"{s['Sid']} grants a service without a source condition"
-        if s["Sid"] not in ("AccountAdministersKey", "StackSetExecutionRoleManagesKey"):
+        if s["Sid"] not in ("AccountAdministersKey", "StackSetExecutionRoleManagesKey"):  # admin, no data
             assert "Condition" in s
     expected = {f"logs.{t.region}.amazonaws.com", "s3.amazonaws.com", "cloudwatch.amazonaws.com"}
     if config(t.env).audit.cloudtrail:
@@ -56,6 +56,9 @@ def test_key_policy_grants_services_only_with_conditions(t):
     execution = next(s for s in statements if s["Sid"] == "StackSetExecutionRoleManagesKey")
     role = naming.stackset_execution_role(config(t.env))
     assert resolve(execution["Principal"]["AWS"], t) == f"arn:aws:iam::123456789012:role/{role}"
+    assert not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant"} & set(execution["Action"])
+    uses = next(s for s in statements if s["Sid"] == "StackSetExecutionRoleUsesKeyThroughPipelineServices")
+    assert uses["Condition"]["StringEquals"] == {"kms:ViaService": via["Condition"]["StringEquals"]["kms:ViaService"]}
 
 
 @per_template
