@@ -195,6 +195,8 @@ def as_processor(pipeline, monkeypatch):
     from moto import settings
     from moto.core.responses import ActionAuthenticatorMixin
 
+    unenforced = settings.INITIAL_NO_AUTH_ACTION_COUNT
+
     def start(statements_filter=None) -> None:
         session = _role_session(statements_filter)
         frozen = session.get_credentials().get_frozen_credentials()
@@ -214,10 +216,10 @@ def as_processor(pipeline, monkeypatch):
         monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
 
     def stop() -> None:
-        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = unenforced
 
     yield start, stop
-    settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = unenforced
     clients.reset()
 
 
