@@ -55,7 +55,7 @@ class ProcessorConfig:
 class RetentionConfig:
     """How long data, logs and old object versions are kept, and when objects change storage class."""
 
-    log_days: int = 30
+    log_days: int = 365  # a year at least: AWS Control Tower control CT.CLOUDWATCH.PR.2
     object_expiry_days: int = 365
     transition_ia_days: int = 30
     transition_glacier_days: int = 90
@@ -129,6 +129,9 @@ class StackSetConfig:
     region_concurrency: str = "SEQUENTIAL"
     accounts: tuple[str, ...] = ()
     organizational_units: tuple[str, ...] = ()
+    # Service-managed only: deploy to accounts that join the OUs, and keep their stacks when they leave.
+    auto_deployment: bool = True
+    retain_stacks_on_account_removal: bool = True
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,10 @@ def trail(cfg: PipelineConfig) -> str:
     return f"{prefix(cfg)}-data-events"
 
 
+def trail_log_group(cfg: PipelineConfig) -> str:
+    return f"/{cfg.project}/{cfg.environment}/cloudtrail"
+
+
 def pseudonymization_secret(cfg: PipelineConfig) -> str:
     """Replicas of a secret keep its name in every region, so the handler looks it up by name."""
     return f"{cfg.project}/{cfg.environment}/pseudonymization-key"
@@ -132,6 +136,15 @@ def stackset_administration_role(cfg: PipelineConfig) -> str:
 
 def stackset_execution_role(cfg: PipelineConfig) -> str:
     return f"{prefix(cfg)}-stackset-execution"
+
+
+def role_boundary(cfg: PipelineConfig) -> str:
+    """The managed policy every role of the region templates carries as its permissions boundary."""
+    return f"{prefix(cfg)}-role-boundary"
+
+
+def boundary_arn(cfg: PipelineConfig) -> str:
+    return f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{role_boundary(cfg)}"
 
 
 def stackset_roles_stack(cfg: PipelineConfig) -> str:

@@ -15,10 +15,11 @@ from troposphere import Template
 
 from tap_templates import naming, regions, template
 from tap_templates.config import PipelineConfig
-from tap_templates.deploy import roles
+from tap_templates.deploy import deployer, roles
 
 MANIFEST = "manifest.json"
 ROLES = "stackset-roles.json"
+DEPLOYER = "deployer-policy.json"
 MANIFEST_VERSION = 1
 
 
@@ -42,12 +43,15 @@ class Rendering:
     environment: str
     templates: tuple[RenderedTemplate, ...]
     manifest: bytes
-    # The self-managed StackSet roles (tap_templates/roles.py), deployed once per account.
+    # The StackSet roles and the roles' permissions boundary (deploy/roles.py), deployed once per account.
     roles: bytes = b""
+    # The deploying identity's policy (deploy/deployer.py).
+    deployer: bytes = b""
 
     def files(self) -> dict[str, bytes]:
         roles = {ROLES: self.roles} if self.roles else {}
-        return {**{t.file: t.body for t in self.templates}, **roles, MANIFEST: self.manifest}
+        deployer_policy = {DEPLOYER: self.deployer} if self.deployer else {}
+        return {**{t.file: t.body for t in self.templates}, **roles, **deployer_policy, MANIFEST: self.manifest}
 
 
 def to_json(data: dict) -> bytes:
@@ -114,9 +118,11 @@ def render(cfg: PipelineConfig) -> Rendering:
         rendered.append(RenderedTemplate(region=region, role=regions.role(cfg, region), file=f"{region}.json",
                                          body=template_json(tpl), resources=len(tpl.resources)))
     ordered = tuple(rendered)
-    roles_body = template_json(roles.build(cfg))
-    return Rendering(environment=cfg.environment, templates=ordered, manifest=manifest(cfg, ordered, roles_body),
-                     roles=roles_body)
+    roles_body = b"" if cfg.stacksets.permission_model == "SERVICE_MANAGED" else \
+        template_json(roles.build(cfg, [json.loads(t.body) for t in ordered]))
+    return Rendering(environment=cfg.environment, templates=ordered,
+                     manifest=manifest(cfg, ordered, roles_body or None),
+                     roles=roles_body, deployer=template_json(deployer.build(cfg)))
 
 
 def write(rendering: Rendering, out_dir: Path) -> Path:

@@ -23,6 +23,7 @@ from tap_templates.components import (
     table,
 )
 from tap_templates.config import PipelineConfig
+from tap_templates.deploy import roles
 
 FORMAT_VERSION = "2010-09-09"
 
@@ -58,7 +59,7 @@ def build(cfg: PipelineConfig, region: str) -> Template:
     shifts = release.build(cfg, region, alarms.topic)
     fn = function.build(cfg, region, key, q, code, network=vpc, depends_on=(records.table,) if records else (),
                         release=shifts)
-    governance = audit.build(cfg, region, key, buckets.access_logs)
+    governance = audit.build(cfg, region, key, buckets.access_logs, alarms.topic)
     checks = health.build(cfg, region, alarms)
 
     optional = [c for c in (records, secret, vpc) if c is not None]
@@ -68,6 +69,8 @@ def build(cfg: PipelineConfig, region: str) -> Template:
             template.add_resource(resource)
         for output in component.outputs():
             template.add_output(output)
+    if cfg.stacksets.permission_model == "SERVICE_MANAGED":  # no roles template: the boundary travels with the roles
+        template.add_resource(roles.boundary_policy(cfg, [template.to_dict()], region))
     tags.apply(template, cfg)
     scanner_skips.apply(template)
     return template

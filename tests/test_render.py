@@ -43,7 +43,8 @@ def test_cli_writes_one_template_per_region_and_a_manifest(tmp_path):
     assert result.returncode == 0, result.stderr
     cfg = load_config("dev")
     written = sorted(p.name for p in (tmp_path / "dev").iterdir())
-    assert written == sorted([*(f"{r}.json" for r in cfg.regions), "manifest.json", "stackset-roles.json"])
+    assert written == sorted([*(f"{r}.json" for r in cfg.regions), "manifest.json", "stackset-roles.json",
+                              "deployer-policy.json"])
     for region in cfg.regions:
         assert region in result.stdout and regions.role(cfg, region) in result.stdout
 
@@ -96,7 +97,7 @@ BAD_CONFIGS = {
     "secondary equals primary": ('secondary_regions = ["us-west-2"]', 'secondary_regions = ["us-east-1"]',
                                  "contains the primary region"),
     "negative retention": ("object_expiry_days = 365", "object_expiry_days = -5", "object_expiry_days"),
-    "bad log retention": ("log_days = 14", "log_days = 15", "retention.log_days 15"),
+    "bad log retention": ("log_days = 365", "log_days = 15", "retention.log_days 15"),
     "unknown key": ("[alarms]", "[alarms]\nemial = 'x@example.com'", "unknown key(s) emial"),
     "wrong type": ("memory_mb = 1024", 'memory_mb = "big"', "memory_mb must be an integer, got 'big'"),
     "unknown top-level key": ('project = "tap"', 'project = "tap"\nretenton = 3', "and the sections [processor]"),

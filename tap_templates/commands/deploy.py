@@ -82,6 +82,8 @@ def print_summary(rows: Sequence[stacksets.SummaryRow], out: TextIO) -> None:
     for line in cli.table(header, [(r.stack_set, r.region, r.account, r.status, r.detailed_status,
                                     str(len(r.outputs))) for r in rows]):
         print(line, file=out)
+    for line in stacksets.per_account(rows):
+        print(line, file=out)
     for r in rows:
         if r.reason:
             print(f"{r.stack_set} {r.account}: {r.reason}", file=out)

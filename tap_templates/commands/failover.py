@@ -1,7 +1,7 @@
 """Which region processes: status of every region, promote a region, fail back to the primary.
 
-    python scripts/failover.py status --env ENV
-    python scripts/failover.py promote REGION --env ENV [--yes] [--dry-run]
+    python scripts/failover.py status --env ENV [--account ID | --all-accounts] [--role-name NAME]
+    python scripts/failover.py promote REGION --env ENV [--yes] [--dry-run] [--account ID | --all-accounts]
     python scripts/failover.py failback --env ENV [--since TIME] [--until TIME] [--force] [--yes] [--dry-run]
 
 promote fences the other regions (turns their event source off; an unreachable one is skipped with a
@@ -19,21 +19,31 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from tap_templates import cli
-from tap_templates.operations import failover, options, reconcile
-from tap_templates.operations.environment import check_region
+from tap_templates.errors import ConfigError
+from tap_templates.operations import accounts, failover, options, reconcile
+from tap_templates.operations.environment import Environment, OperationError, Unreachable, check_region
 
 PROG = "failover.py"
+ROLE_NAME = "OrganizationAccountAccessRole"
 
 
 def parser(prog: str = PROG) -> cli.ArgumentParser:
     common = options.common_options()
     top = cli.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True, metavar="{status,promote,failback}")
-    commands.add_parser("status", parents=[common], help="every region's role, queues, health and replication")
+    status = commands.add_parser("status", parents=[common], help="every region's role, queues, health and replication")
     promote = commands.add_parser("promote", parents=[common], help="make REGION the active region")
     promote.add_argument("region", metavar="REGION")
     promote.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    for sub in (status, promote):
+        which = sub.add_mutually_exclusive_group()
+        which.add_argument("--account", metavar="ID", help="a target account of the StackSets (default: this one)")
+        which.add_argument("--all-accounts", action="store_true", help="every target account of the StackSets")
+        sub.add_argument("--role-name", default=ROLE_NAME, metavar="NAME",
+                         help=f"role to assume in the other accounts (default {ROLE_NAME})")
     failback = commands.add_parser("failback", parents=[common], help="make the configured primary active again")
     failback.add_argument("--since", default="7d", metavar="TIME",
                           help="reconcile objects from TIME (ISO 8601 or e.g. 6h, 2d; default 7d)")
@@ -83,12 +93,16 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = parser(prog).parse_args(argv)
     if args.command == "status":
         env = options.environment(args)
+        if args.account or args.all_accounts:
+            return status_of_accounts(env, accounts.chosen(env, args.account, args.all_accounts), args.role_name)
         rows = failover.status(env)
         print_status(rows)
         fine = sum(r.state.active for r in rows) == 1 and all(r.state.reachable for r in rows)
         return 0 if fine else options.FAILED
     if args.command == "promote":
         env = options.environment(args, lambda cfg: check_region(cfg, args.region), f"promote {args.region}")
+        if args.account or args.all_accounts:
+            return promote_accounts(args, env, accounts.chosen(env, args.account, args.all_accounts))
         return change(args, env, args.region, failover.plan(env, args.region))
     since, until = reconcile.window(args.since, args.until)
     env = options.environment(args, confirming="failback")
@@ -100,6 +114,45 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         raise
     print_discrepancies(report)
     return change(args, env, env.cfg.primary_region, steps)
+
+
+def status_of_accounts(env: Environment, chosen: list[str], role_name: str) -> int:
+    fine = True
+    for account, found in accounts.status(env, chosen, role_name):
+        print(f"account {account}:")
+        if isinstance(found, str):
+            print(f"  {found}")
+            fine = False
+            continue
+        print_status(found)
+        fine = fine and sum(r.state.active for r in found) == 1 and all(r.state.reachable for r in found)
+    return 0 if fine else options.FAILED
+
+
+def promote_accounts(args: argparse.Namespace, env: Environment, chosen: list[str]) -> int:
+    print(f"plan: make {args.region} the active region of {args.env} in {len(chosen)} account(s): "
+          f"{', '.join(chosen)}")
+    if args.dry_run:
+        for account in chosen:
+            try:
+                here = accounts.in_account(env, account, args.role_name)
+                steps = failover.plan(here, args.region)
+                print(f"  {account}: " + "; ".join(s.describe(here) for s in steps))
+            except (ConfigError, OperationError, Unreachable, ClientError, BotoCoreError) as exc:
+                print(f"  {account}: {str(exc).splitlines()[0]}")  # a dry run reports every account
+        print("dry run: nothing was changed")
+        return 0
+    if not args.yes and not cli.confirm(f"type the region name ({args.region}) to go ahead: ", args.region):
+        print("cancelled: nothing was changed")
+        return 0
+    outcomes = accounts.promote(env, args.region, chosen, args.role_name, print,
+                                cli.StatusLine(sys.stdout, only_when_done=True))
+    for line in cli.table(("account", "active", "result", "warnings"), accounts.summary(outcomes)):
+        print(line)
+    failed = [o.account for o in outcomes if o.failed]
+    print(f"{args.region} active in {len(outcomes) - len(failed)} of {len(outcomes)} account(s)"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return options.FAILED if failed else 0
 
 
 def print_discrepancies(report: reconcile.Report, limit: int = 20) -> None:

@@ -104,47 +104,34 @@ def code_parameters(region_role: str) -> CodeParameters:
 
 def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues,
                    network: Network | None) -> iam.Role:
-    """Exactly what the handler does, on exact ARNs. The only ``*`` resources are the ones AWS offers no
-    narrower resource for (see tap_templates/components/iam_rules.py)."""
+    """Exactly what the handler and Lambda on its behalf call, on exact ARNs; capped by the permissions
+    boundary like every role of the templates. The only ``*`` resources are the ones AWS offers no narrower
+    resource for (see tap_templates/components/iam_rules.py)."""
     bucket = naming.bucket_arn(naming.ingest_bucket(cfg, region))
     log_group = naming.log_group_arn(region, naming.function_log_group(cfg))
     statements = [
         policies.allow([s3_actions.GetObject, s3_actions.GetObjectVersion], [f"{bucket}/*"],
                        sid="ReadIngestObjects"),
+        # Without ListBucket, S3 answers a GetObject of a deleted key with 403, not 404, and the file would be
+        # dead-lettered as ACCESS_DENIED instead of OBJECT_NOT_FOUND
+        # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+        policies.allow([s3_actions.ListBucket], [bucket], sid="TellMissingObjectsApart"),
         policies.allow(policies.actions("kms", "Decrypt", "GenerateDataKey"), [key.arn], sid="UseDataKey"),
         policies.allow([ddb.Action(a) for a in TABLE_ACTIONS], [naming.table_arn(cfg, region)],
                        sid="WriteRecordsAndLedger"),
-        policies.allow(
-            [sqs_actions.ReceiveMessage, sqs_actions.DeleteMessage, sqs_actions.GetQueueAttributes,
-             sqs_actions.ChangeMessageVisibility],
-            [queues.ingest_arn],
-            sid="ConsumeIngestQueue",
-        ),
+        # Lambda's poller, with this role (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html).
+        policies.allow([sqs_actions.ReceiveMessage, sqs_actions.DeleteMessage, sqs_actions.GetQueueAttributes],
+                       [queues.ingest_arn], sid="ConsumeIngestQueue"),
         policies.allow([sqs_actions.SendMessage], [queues.dead_letter_arn], sid="ReportFailedFiles"),
         policies.allow([logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                       [log_group, f"{log_group}:log-stream:*"], sid="WriteOwnLogs"),
+                       [f"{log_group}:log-stream:*"], sid="WriteOwnLogs"),
         policies.allow([xray.PutTraceSegments, xray.PutTelemetryRecords], ["*"], sid="WriteTraces"),
     ]
     if cfg.pseudonymization.enabled:
         statements.append(policies.allow([aws.Action("secretsmanager", "GetSecretValue")],
                                          [naming.secret_arn(cfg, region)], sid="ReadPseudonymizationKey"))
     if network:
-        interface = f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:network-interface/*"
-        statements += [
-            policies.allow(
-                [aws.Action("ec2", "CreateNetworkInterface")],
-                [interface, *(Sub(f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:subnet/${{{s.title}}}")
-                              for s in network.subnets),
-                 Sub(f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:security-group/"
-                     f"${{{network.function_security_group.title}}}")],
-                sid="AttachToPrivateSubnets",
-            ),
-            policies.allow([aws.Action("ec2", a) for a in ("DeleteNetworkInterface", "AssignPrivateIpAddresses",
-                                                           "UnassignPrivateIpAddresses")],
-                           [interface], sid="ManageOwnNetworkInterfaces"),
-            policies.allow([aws.Action("ec2", a) for a in ("DescribeNetworkInterfaces", "DescribeSubnets")],
-                           ["*"], sid="DescribeNetwork"),
-        ]
+        statements += _network_statements(region, network)
     return iam.Role(
         "ProcessorRole",
         Description=f"Execution role of {naming.function(cfg)}",
@@ -152,8 +139,30 @@ def execution_role(cfg: PipelineConfig, region: str, key: DataKey, queues: Queue
             aws.Statement(Effect=aws.Allow, Principal=policies.service_principal("lambda.amazonaws.com"),
                           Action=[aws.Action("sts", "AssumeRole")]),
         ]),
+        PermissionsBoundary=policies.role_boundary(cfg),
         Policies=[iam.Policy(PolicyName="process-ingested-objects", PolicyDocument=policies.document(statements))],
     )
+
+
+def _network_statements(region: str, network: Network) -> list[aws.Statement]:
+    """What Lambda does with the role to attach the function to its subnets
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions)."""
+    interface = f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:network-interface/*"
+    return [
+        policies.allow(
+            [aws.Action("ec2", "CreateNetworkInterface")],
+            [interface, *(Sub(f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:subnet/${{{s.title}}}")
+                          for s in network.subnets),
+             Sub(f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:security-group/"
+                 f"${{{network.function_security_group.title}}}")],
+            sid="AttachToPrivateSubnets",
+        ),
+        policies.allow([aws.Action("ec2", a) for a in ("DeleteNetworkInterface", "AssignPrivateIpAddresses",
+                                                       "UnassignPrivateIpAddresses")],
+                       [interface], sid="ManageOwnNetworkInterfaces"),
+        policies.allow([aws.Action("ec2", a) for a in ("DescribeNetworkInterfaces", "DescribeSubnets")],
+                       ["*"], sid="DescribeNetwork"),
+    ]
 
 
 def environment(cfg: PipelineConfig, queues: Queues) -> dict[str, object]:

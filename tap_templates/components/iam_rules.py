@@ -22,23 +22,17 @@ KEY_POLICY_RESOURCE_REASON = "in a key policy, '*' refers to the key itself"
 
 # A Deny with the service's wildcard action is the safe direction: it also covers actions AWS adds later.
 DENY_WILDCARD_ACTION_REASON = "deny-all over plain HTTP must cover every present and future action"
-
-
-# The StackSet execution role creates every resource of the region templates, whose needed actions change with
-# every property; its service-wide actions are therefore allowed, on the project's named resources only.
-STACKSET_SERVICE_ACTIONS_REASON = ("CloudFormation creates, updates and deletes the pipeline's resources with "
-                                   "this role; each service-wide grant is limited to the project's names")
-# Actions with no resource type: the only possible resource is "*", so each carries a condition or a reason.
-STACKSET_WILDCARD_RESOURCES: dict[str, str] = {
-    "route53:CreateHealthCheck": "no resource type and no condition key",
-    "route53:ListHealthChecks": "list action, no resource type",
-    "kms:ListAliases": "list action, no resource type",
-    "kms:ListKeys": "list action, no resource type",
-    "logs:DescribeLogGroups": "list action, no resource type",
-    "cloudwatch:DescribeAlarms": "list action, no resource type",
-    "cloudwatch:ListTagsForResource": "read-only",
-    "lambda:ListEventSourceMappings": "list action, no resource type",
+# The only Deny statements a template may hold, by the condition that makes each one apply.
+DENY_CONDITIONS: dict[str, dict] = {
+    DENY_WILDCARD_ACTION_REASON: {"Bool": {"aws:SecureTransport": "false"}},
+    "only AWS services may create grants on a pipeline key, for their own resources (CT.KMS.PR.3)": {
+        "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}},
 }
+
+
+# The StackSet execution role (tap_templates/deploy/permissions.py) grants "*" exactly for the actions the
+# service authorization reference lists without a resource type; tests/deploy/test_execution_role.py checks
+# each against the reference instead of a list kept here.
 
 
 def wildcard_resource_reason(kind: str, action: str) -> str | None:

@@ -17,6 +17,7 @@ from troposphere import GetAtt, Output, Ref, Sub, kms
 from tap_templates import naming, retention
 from tap_templates.components import policies
 from tap_templates.config import PipelineConfig
+from tap_templates.deploy import permissions
 
 ADMIN_ACTIONS = (
     "CancelKeyDeletion", "CreateAlias", "CreateGrant", "DeleteAlias", "DescribeKey", "DisableKey",
@@ -29,6 +30,9 @@ USE_ACTIONS = ("Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey", "Generate
                "ReEncryptFrom", "ReEncryptTo")
 # Services through which principals of this account may use the key (kms:ViaService).
 VIA_SERVICES = ("s3", "sqs", "sns", "dynamodb", "lambda", "secretsmanager")
+# Actions that encrypt, decrypt or hand out the key's use: the execution role gets them only via those services.
+CRYPTO_ACTIONS = ("CreateGrant", "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+                  "ReEncryptFrom", "ReEncryptTo")
 
 
 @dataclass(frozen=True)
@@ -108,11 +112,51 @@ def s3_notifies_queue(cfg: PipelineConfig, region: str) -> Statement:
     )
 
 
+def grants_only_for_aws_resources() -> Statement:
+    """Grants let their grantee use the key without the key policy: only AWS services integrated with KMS may
+    create them, for their own resources (AWS Control Tower control CT.KMS.PR.3)."""
+    return Statement(
+        Sid="DenyGrantsNotForAwsResources",
+        Effect=aws.Deny,
+        Principal=aws.Principal("*"),
+        Action=policies.actions("kms", "CreateGrant"),
+        Resource=["*"],
+        Condition=Condition(aws.BoolIfExists({"kms:GrantIsForAWSResource": "false",
+                                              "aws:PrincipalIsAWSService": "false"})),
+    )
+
+
+def execution_role_statements(cfg: PipelineConfig, region: str) -> list[Statement]:
+    """The StackSet execution role manages the key through these statements, not through an IAM grant on
+    tagged keys: a key's ID is generated, and a tag-based IAM grant could be widened by tagging another key.
+    It uses the key for data only through the pipeline's services, as the account's principals do.
+    Service-managed StackSets run with AWS Organizations' role, which the account statements cover."""
+    if cfg.stacksets.permission_model != "SELF_MANAGED":
+        return []
+    role = Sub(f"arn:{naming.PARTITION}:iam::{naming.ACCOUNT}:role/{naming.stackset_execution_role(cfg)}")
+    actions = permissions.key_policy_actions()
+    crypto = [a for a in actions if a.split(":")[1] in CRYPTO_ACTIONS]
+    return [
+        Statement(Sid="StackSetExecutionRoleManagesKey", Effect=aws.Allow, Principal=aws.Principal("AWS", role),
+                  Action=[aws.Action(*a.split(":", 1)) for a in actions if a not in crypto], Resource=["*"]),
+        Statement(Sid="StackSetExecutionRoleUsesKeyThroughPipelineServices", Effect=aws.Allow,
+                  Principal=aws.Principal("AWS", role), Action=[aws.Action(*a.split(":", 1)) for a in crypto],
+                  Resource=["*"],
+                  Condition=Condition(aws.StringEquals("kms:ViaService", via_services(region)))),
+    ]
+
+
+def via_services(region: str) -> list[str]:
+    return [f"{s}.{region}.amazonaws.com" for s in VIA_SERVICES]
+
+
 def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
     account = Sub(naming.ACCOUNT)
     trail = cloudtrail_statements(cfg, region) if cfg.audit.cloudtrail else []
     return policies.document([
         *trail,
+        grants_only_for_aws_resources(),
+        *execution_role_statements(cfg, region),
         Statement(
             Sid="AccountAdministersKey",
             Effect=aws.Allow,
@@ -128,7 +172,7 @@ def key_policy(cfg: PipelineConfig, region: str) -> aws.PolicyDocument:
             Resource=["*"],
             Condition=Condition([
                 aws.StringEquals("kms:CallerAccount", account),
-                aws.StringEquals("kms:ViaService", [f"{s}.{region}.amazonaws.com" for s in VIA_SERVICES]),
+                aws.StringEquals("kms:ViaService", via_services(region)),
             ]),
         ),
         Statement(

@@ -1,9 +1,21 @@
 """The processor's private network: isolated subnets in two AZs with no internet or NAT gateway, reaching AWS
 only through VPC endpoints whose policies admit this pipeline's resources.
 
-Gateway endpoints (S3, DynamoDB) carry the data path at no hourly cost; interface endpoints cover the other
-APIs the function calls. The security group lets the function open HTTPS connections and nothing else; the
-subnets have no route out of the VPC except the gateway endpoints' prefix lists.
+Gateway endpoints (S3, DynamoDB) carry the data path at no hourly cost. Interface endpoints are billed per
+hour in each AZ (https://aws.amazon.com/privatelink/pricing/), so there is one only for an API the function's
+own code calls from inside the VPC:
+
+- SQS: the handler sends failed files to the dead-letter queue. Lambda's poller reads the ingest queue from
+  the Lambda service, not from the function's network (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html);
+- Secrets Manager: the handler reads the pseudonymization key (only when pseudonymization is on).
+
+None for KMS: S3, SQS and Secrets Manager call KMS themselves for server-side encryption
+(https://docs.aws.amazon.com/kms/latest/developerguide/service-integration.html); none for CloudWatch Logs:
+Lambda captures the function's output and sends it (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html);
+none for X-Ray: the SDK sends segments to the daemon Lambda runs, which relays them
+(https://docs.aws.amazon.com/xray/latest/devguide/xray-daemon.html).
+The security group lets the function open HTTPS connections and nothing else; the subnets have no route out of
+the VPC except the gateway endpoints' prefix lists.
 """
 
 from __future__ import annotations
@@ -25,10 +37,16 @@ from tap_templates.config import ISOLATED_ZONE_COUNT, PipelineConfig, subnet_zon
 AZ_COUNT = ISOLATED_ZONE_COUNT
 HTTPS = 443
 EPHEMERAL = (1024, 65535)
-# Interface endpoints, and whether the service accepts an endpoint policy narrower than full access.
-INTERFACE_ENDPOINTS: dict[str, bool] = {
-    "sqs": True, "kms": True, "logs": True, "xray": False, "secretsmanager": True,
-}
+# Lambda uses ports 1024-65535 for its connections; return traffic from outside the VPC (the gateway endpoints'
+# public ranges) is admitted on all of them but RDP's, which no network ACL may open to 0.0.0.0/0 (AWS Control
+# Tower control CT.EC2.PR.5). A connection that happened to use 3389 locally times out and the SDK retries it.
+RDP = 3389
+PUBLIC_RETURN_RANGES = ((EPHEMERAL[0], RDP - 1), (RDP + 1, EPHEMERAL[1]))
+
+
+def interface_endpoints(cfg: PipelineConfig) -> tuple[str, ...]:
+    """The services the function's code calls from the VPC, besides S3 and DynamoDB (module docstring)."""
+    return ("sqs", "secretsmanager") if cfg.pseudonymization.enabled else ("sqs",)
 
 
 @dataclass(frozen=True)
@@ -77,35 +95,26 @@ def _gateway_policies(cfg: PipelineConfig, region: str) -> dict[str, aws.PolicyD
     bucket = naming.bucket_arn(naming.ingest_bucket(cfg, region))
     anyone = aws.Principal("*")
     return {
-        "s3": policies.document([aws.Statement(
-            Sid="ReadIngestObjects", Effect=aws.Allow, Principal=anyone,
-            Action=[s3_actions.GetObject, s3_actions.GetObjectVersion], Resource=[Sub(f"{bucket}/*")])]),
+        "s3": policies.document([
+            aws.Statement(Sid="ReadIngestObjects", Effect=aws.Allow, Principal=anyone,
+                          Action=[s3_actions.GetObject, s3_actions.GetObjectVersion], Resource=[Sub(f"{bucket}/*")]),
+            # Without ListBucket S3 answers 403 for a missing key, not 404 (see function.execution_role).
+            aws.Statement(Sid="ListIngestBucket", Effect=aws.Allow, Principal=anyone,
+                          Action=[s3_actions.ListBucket], Resource=[Sub(bucket)]),
+        ]),
         "dynamodb": policies.document([aws.Statement(
             Sid="WriteRecordsTable", Effect=aws.Allow, Principal=anyone,
             Action=[ddb.Action(a) for a in TABLE_ACTIONS], Resource=[Sub(naming.table_arn(cfg, region))])]),
     }
 
 
-def _interface_policy(cfg: PipelineConfig, region: str, service: str, key: DataKey) -> aws.PolicyDocument:
+def _interface_policy(cfg: PipelineConfig, region: str, service: str) -> aws.PolicyDocument:
     anyone = aws.Principal("*")
     if service == "sqs":
         statement = aws.Statement(
-            Sid="PipelineQueues", Effect=aws.Allow, Principal=anyone,
-            Action=[aws.Action("sqs", a) for a in ("SendMessage", "ReceiveMessage", "DeleteMessage",
-                                                    "GetQueueAttributes", "ChangeMessageVisibility")],
-            Resource=[Sub(naming.queue_arn(region, q))
-                      for q in (naming.ingest_queue(cfg), naming.dead_letter_queue(cfg))])
-    elif service == "kms":
-        statement = aws.Statement(
-            Sid="PipelineKey", Effect=aws.Allow, Principal=anyone,
-            Action=[aws.Action("kms", a) for a in ("Decrypt", "Encrypt", "GenerateDataKey", "DescribeKey")],
-            Resource=[key.arn])
-    elif service == "logs":
-        group = naming.log_group_arn(region, naming.function_log_group(cfg))
-        statement = aws.Statement(
-            Sid="PipelineLogGroup", Effect=aws.Allow, Principal=anyone,
-            Action=[aws.Action("logs", a) for a in ("CreateLogStream", "PutLogEvents")],
-            Resource=[Sub(group), Sub(f"{group}:log-stream:*")])
+            Sid="ReportFailedFiles", Effect=aws.Allow, Principal=anyone,
+            Action=[aws.Action("sqs", "SendMessage")],
+            Resource=[Sub(naming.queue_arn(region, naming.dead_letter_queue(cfg)))])
     else:  # secretsmanager
         statement = aws.Statement(
             Sid="PipelineSecret", Effect=aws.Allow, Principal=anyone,
@@ -130,9 +139,11 @@ def _flow_logs(cfg: PipelineConfig, region: str, vpc: ec2.VPC, key: DataKey) -> 
                 aws.ArnLike("aws:SourceArn",
                             Sub(f"arn:{naming.PARTITION}:ec2:{region}:{naming.ACCOUNT}:vpc-flow-log/*")),
             ]))]),
+        PermissionsBoundary=policies.role_boundary(cfg),
         Policies=[iam.Policy(PolicyName="deliver-flow-logs", PolicyDocument=policies.document([
-            policies.allow([aws.Action("logs", a) for a in ("CreateLogStream", "PutLogEvents", "DescribeLogStreams")],
-                           [group_arn, f"{group_arn}:log-stream:*"], sid="WriteFlowLogGroup"),
+            policies.allow([aws.Action("logs", a) for a in ("CreateLogStream", "PutLogEvents")],
+                           [f"{group_arn}:log-stream:*"], sid="WriteFlowLogGroup"),
+            policies.allow([aws.Action("logs", "DescribeLogStreams")], [group_arn], sid="ListFlowLogStreams"),
         ]))],
     )
     flow_log = ec2.FlowLog(
@@ -147,11 +158,14 @@ def _network_acl(cfg: PipelineConfig, vpc: ec2.VPC, subnets: list[ec2.Subnet]) -
     """Stateless second line behind the security groups: HTTPS out (to endpoints and gateway prefix lists),
     HTTPS in from the VPC (to the interface endpoints), and the return traffic of both."""
     acl = ec2.NetworkAcl("PrivateNetworkAcl", VpcId=Ref(vpc))
+    low, high = PUBLIC_RETURN_RANGES
     rules = [
         ("AclEgressHttps", 100, True, "0.0.0.0/0", (HTTPS, HTTPS)),
         ("AclEgressReturn", 110, True, cfg.network.cidr, EPHEMERAL),
         ("AclIngressHttps", 100, False, cfg.network.cidr, (HTTPS, HTTPS)),
-        ("AclIngressReturn", 110, False, "0.0.0.0/0", EPHEMERAL),
+        ("AclIngressReturnFromVpc", 105, False, cfg.network.cidr, EPHEMERAL),
+        ("AclIngressReturn", 110, False, "0.0.0.0/0", low),
+        ("AclIngressReturnAboveRdp", 120, False, "0.0.0.0/0", high),
     ]
     entries = [
         ec2.NetworkAclEntry(title, NetworkAclId=Ref(acl), RuleNumber=number, Egress=egress, Protocol=6,
@@ -207,8 +221,8 @@ def build(cfg: PipelineConfig, region: str, key: DataKey) -> Network:
             f"{service.title()}InterfaceEndpoint", VpcId=Ref(vpc), VpcEndpointType="Interface",
             ServiceName=f"com.amazonaws.{region}.{service}", PrivateDnsEnabled=True,
             SubnetIds=[Ref(s) for s in subnets], SecurityGroupIds=[Ref(endpoint_sg)],
-            **({"PolicyDocument": _interface_policy(cfg, region, service, key)} if narrow else {}))
-        for service, narrow in INTERFACE_ENDPOINTS.items()
+            PolicyDocument=_interface_policy(cfg, region, service))
+        for service in interface_endpoints(cfg)
     ]
     others = [*associations, endpoint_ingress, *endpoints, *_network_acl(cfg, vpc, subnets),
               *_flow_logs(cfg, region, vpc, key)]

@@ -8,12 +8,16 @@ here, so no caller can forget it, and every ARN goes through ``Sub`` so ``${AWS:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from awacs import aws
 from awacs.aws import Action, Allow, Condition, Deny, Principal, Statement
-from troposphere import AWSHelperFn, Sub
+from troposphere import AWSHelperFn, AWSObject, GetAtt, Join, Ref, Sub
 
 from tap_templates import naming
+
+if TYPE_CHECKING:
+    from tap_templates.config import PipelineConfig
 
 Resource = str | AWSHelperFn
 VERSION = "2012-10-17"
@@ -46,6 +50,25 @@ def account_root() -> Principal:
 
 def service_principal(service: str) -> Principal:
     return Principal("Service", service)
+
+
+BOUNDARY_LOGICAL_ID = "RoleBoundary"
+
+
+def role_boundary(cfg: PipelineConfig) -> AWSHelperFn:
+    """Every role of the region templates carries the permissions boundary (deploy/roles.py): the one the roles
+    template creates in the account, or with service-managed StackSets, where AWS Organizations' role deploys
+    and no roles template is needed, the region template's own."""
+    if cfg.stacksets.permission_model == "SERVICE_MANAGED":
+        return Ref(BOUNDARY_LOGICAL_ID)
+    return Sub(naming.boundary_arn(cfg))
+
+
+def bucket_and_objects(bucket: AWSObject) -> list[AWSHelperFn]:
+    """A bucket's ARN and its objects', as local references (the form AWS Control Tower's CT.S3.PR.8
+    recognizes as the bucket's own: GetAtt Arn and Join of it with "/*")."""
+    arn = GetAtt(bucket, "Arn")
+    return [arn, Join("", [arn, "/*"])]
 
 
 def deny_insecure_transport(service: str, resources: Sequence[Resource]) -> Statement:

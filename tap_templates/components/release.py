@@ -96,6 +96,7 @@ def service_role(cfg: PipelineConfig, region: str) -> iam.Role:
             Effect=aws.Allow, Principal=policies.service_principal("codedeploy.amazonaws.com"),
             Action=[aws.Action("sts", "AssumeRole")],
             Condition=aws.Condition(aws.StringEquals("aws:SourceAccount", Sub(naming.ACCOUNT))))]),
+        PermissionsBoundary=policies.role_boundary(cfg),
         Policies=[iam.Policy(PolicyName="shift-live-alias", PolicyDocument=policies.document([
             policies.allow(policies.actions("lambda", "GetAlias", "UpdateAlias", "GetProvisionedConcurrencyConfig"),
                            [function, f"{function}:*"], sid="ShiftLiveAlias"),

@@ -22,17 +22,9 @@ SKIPS: dict[str, tuple[tuple[str, str], ...]] = {
     "DeadLetterQueue": (
         ("ES6000", "this queue is the dead-letter queue; a DLQ of the DLQ would only move the problem"),
     ),
-    "AccessLogBucket": (
-        ("CKV_AWS_18", "the access-log bucket itself: logging it into itself would loop, into another bucket "
-                       "would need a log bucket for the log bucket"),
-    ),
     "DataEventsTrail": (
         ("CKV_AWS_67", "a per-region data-event trail for this pipeline's bucket; the account-wide multi-region "
                        "management trail belongs to the organization's landing zone"),
-    ),
-    "ExecutionRole": (
-        ("CKV_AWS_111", "StackSet execution role: Route 53 CreateHealthCheck has no resource type and no condition "
-                        "key, so it can only be granted on '*'; every other write is scoped to the project's names"),
     ),
     "AlarmEmailSubscription": (
         ("ES7000", "SNS retries e-mail delivery itself; a DLQ of undelivered alarm e-mails would have no reader"),

@@ -22,6 +22,21 @@ from tap_templates.config import PipelineConfig
 
 ACCESS_LOG_PREFIX = "ingest/"
 AUDIT_LOG_PREFIX = "audit/"
+SELF_LOG_PREFIX = "access-logs/"
+
+
+def object_lock() -> dict[str, bool]:
+    """S3 Object Lock on, with no default retention: no object is locked unless someone sets a retention or a
+    legal hold on it, so lifecycle expiry and replication work as before, and an incident responder can lock
+    evidence in place (AWS Control Tower control CT.S3.PR.9). Not on the access-log bucket: S3 delivers no
+    server access logs to a bucket with Object Lock."""
+    return {"ObjectLockEnabled": True}
+
+
+def event_bridge() -> s3.NotificationConfiguration:
+    """Buckets nobody processes still publish their object events to EventBridge's default bus, where AWS
+    service events cost nothing until a rule matches them (CT.S3.PR.4)."""
+    return s3.NotificationConfiguration(EventBridgeConfiguration=s3.EventBridgeConfiguration(EventBridgeEnabled=True))
 
 
 @dataclass(frozen=True)
@@ -55,8 +70,12 @@ def _owner_enforced() -> s3.OwnershipControls:
 
 
 def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.BucketPolicy]:
-    """S3 server access logs can only be delivered to a bucket whose default encryption is SSE-S3, so this
-    one bucket uses AES256 instead of the region's KMS key."""
+    """S3 server access logs can only be delivered to a bucket whose default encryption is SSE-S3 and that has
+    no S3 Object Lock (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html),
+    so this one bucket uses AES256 instead of the region's KMS key and has no Object Lock. It logs its own
+    access too (under ``access-logs/``): who read or deleted logs is recorded. S3 allows a bucket to log into
+    itself but does not recommend it, since each delivery is logged in the next: a small, endless trickle of
+    records that lifecycle expiry bounds. There is no other bucket in the region S3 could deliver them to."""
     name = naming.access_log_bucket(cfg, region)
     days = cfg.retention.access_log_days
     bucket = s3.Bucket(
@@ -69,6 +88,9 @@ def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.B
         PublicAccessBlockConfiguration=_public_access_block(),
         OwnershipControls=_owner_enforced(),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        # No destination: S3 delivers into the bucket itself (a Ref to itself would be a circular dependency).
+        LoggingConfiguration=s3.LoggingConfiguration(LogFilePrefix=SELF_LOG_PREFIX),
+        NotificationConfiguration=event_bridge(),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[
             s3.LifecycleRule(
                 Id="ExpireAccessLogs",
@@ -81,8 +103,8 @@ def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.B
         **retention.KEEP_DATA,
     )
     arn = naming.bucket_arn(name)
-    sources = [naming.ingest_bucket(cfg, region)]
-    prefixes = [f"{arn}/{ACCESS_LOG_PREFIX}*"]
+    sources = [naming.ingest_bucket(cfg, region), name]
+    prefixes = [f"{arn}/{ACCESS_LOG_PREFIX}*", f"{arn}/{SELF_LOG_PREFIX}*"]
     if cfg.audit.cloudtrail:
         sources.append(naming.audit_bucket(cfg, region))
         prefixes.append(f"{arn}/{AUDIT_LOG_PREFIX}*")
@@ -90,7 +112,7 @@ def access_log_bucket(cfg: PipelineConfig, region: str) -> tuple[s3.Bucket, s3.B
         "AccessLogBucketPolicy",
         Bucket=Ref(bucket),
         PolicyDocument=policies.document([
-            policies.deny_insecure_transport("s3", [arn, f"{arn}/*"]),
+            policies.deny_insecure_transport("s3", policies.bucket_and_objects(bucket)),
             policies.Statement(
                 Sid="S3ServerAccessLogDelivery",
                 Effect=policies.Allow,
@@ -149,7 +171,7 @@ def replication_role(cfg: PipelineConfig, region: str, key: DataKey) -> iam.Role
         ),
         policies.allow(
             [s3_actions.GetObjectVersionForReplication, s3_actions.GetObjectVersionAcl,
-             s3_actions.GetObjectVersionTagging],
+             s3_actions.GetObjectVersionTagging, s3_actions.GetObjectRetention, s3_actions.GetObjectLegalHold],
             [f"{source}/*"],
             sid="ReadSourceVersions",
         ),
@@ -187,6 +209,7 @@ def replication_role(cfg: PipelineConfig, region: str, key: DataKey) -> iam.Role
         "ReplicationRole",
         Description="S3 replication of the ingestion bucket to the secondary regions",
         AssumeRolePolicyDocument=make_simple_assume_policy("s3.amazonaws.com"),
+        PermissionsBoundary=policies.role_boundary(cfg),
         Policies=[iam.Policy(PolicyName="replicate-ingest-bucket", PolicyDocument=policies.document(statements))],
     )
 
@@ -217,7 +240,6 @@ def _replication(cfg: PipelineConfig, region: str, role: iam.Role) -> s3.Replica
 def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues) -> Storage:
     logs, logs_policy = access_log_bucket(cfg, region)
     name = naming.ingest_bucket(cfg, region)
-    arn = naming.bucket_arn(name)
     is_primary = regions.role(cfg, region) == "primary"
     role = replication_role(cfg, region, key) if is_primary else None
     bucket = s3.Bucket(
@@ -233,6 +255,7 @@ def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues) -> Sto
         PublicAccessBlockConfiguration=_public_access_block(),
         OwnershipControls=_owner_enforced(),
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
+        **object_lock(),
         LifecycleConfiguration=_lifecycle(cfg),
         LoggingConfiguration=s3.LoggingConfiguration(
             DestinationBucketName=Ref(logs),
@@ -248,7 +271,8 @@ def build(cfg: PipelineConfig, region: str, key: DataKey, queues: Queues) -> Sto
     policy = s3.BucketPolicy(
         "IngestBucketPolicy",
         Bucket=Ref(bucket),
-        PolicyDocument=policies.document([policies.deny_insecure_transport("s3", [arn, f"{arn}/*"])]),
+        PolicyDocument=policies.document([policies.deny_insecure_transport("s3",
+                                                                           policies.bucket_and_objects(bucket))]),
     )
     return Storage(ingest=bucket, ingest_policy=policy, access_logs=logs, access_logs_policy=logs_policy,
                    replication_role=role)

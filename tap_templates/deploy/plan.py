@@ -20,7 +20,7 @@ from tap_templates.deploy import artifacts
 from tap_templates.deploy.artifacts import RegionArtifacts, region_artifacts
 from tap_templates.deploy.aws import Aws, error_code
 from tap_templates.deploy.manifest import desired_parameters, manifest_entries
-from tap_templates.deploy.targets import Targets, administration_role_arn
+from tap_templates.deploy.targets import Targets, administration_role_arn, organization_accounts
 from tap_templates.errors import ConfigError
 from tap_templates.render import RenderedTemplate, Rendering
 
@@ -48,6 +48,7 @@ class Deployed:
     administration_role_arn: str | None
     execution_role_name: str | None
     instances: tuple[Instance, ...]
+    auto_deployment: dict[str, bool] | None = None
 
 
 def parameters_of(items: Sequence[dict[str, Any]]) -> dict[str, str]:
@@ -82,7 +83,7 @@ def read_deployed(aws: Aws, stack_set: str, region: str) -> Deployed | None:
     return Deployed(template_body=found.get("TemplateBody", ""), parameters=parameters_of(found.get("Parameters", [])),
                     administration_role_arn=found.get("AdministrationRoleARN"),
                     execution_role_name=found.get("ExecutionRoleName"),
-                    instances=read_instances(aws, stack_set, region))
+                    instances=read_instances(aws, stack_set, region), auto_deployment=found.get("AutoDeployment"))
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,23 @@ class StackSetPlan:
     new_accounts: tuple[str, ...] = ()
     new_organizational_units: tuple[str, ...] = ()
     retry_accounts: tuple[str, ...] = ()
+    # Service-managed: the accounts each targeted OU holds now (what an operation on it reaches).
+    reach: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def touches(self) -> list[str]:
+        """The accounts an operation of this plan reaches, in this StackSet's region (for the dry run)."""
+        if self.up_to_date:
+            return []
+        if self.targets.service_managed:
+            reached = dict(self.reach)
+            ous = self.targets.organizational_units if self.changes or self.deployed is None \
+                else self.new_organizational_units
+            accounts = sorted({a for ou in ous for a in reached.get(ou, ())})
+            existing = {i.account for i in self.deployed.instances} if self.deployed and self.changes else set()
+            return sorted(set(accounts) | existing)
+        if self.changes and self.deployed:
+            return sorted({i.account for i in self.deployed.instances} | set(self.new_accounts))
+        return sorted(set(self.new_accounts) | set(self.retry_accounts))
 
     @property
     def up_to_date(self) -> bool:
@@ -121,6 +139,10 @@ class StackSetPlan:
         if self.new_organizational_units:
             lines.append(f"{self.name} ({self.region}): create instances in OU(s) "
                          f"{', '.join(self.new_organizational_units)}")
+        reached = dict(self.reach)
+        for ou in self.targets.organizational_units:
+            lines.append(f"{self.name} ({self.region}): OU {ou} holds {len(reached.get(ou, ()))} account(s): "
+                         f"{', '.join(reached.get(ou, ())) or 'none'}")
         if self.retry_accounts and not self.changes:
             lines.append(f"{self.name} ({self.region}): retry instance(s) not current in "
                          f"{', '.join(self.retry_accounts)}")
@@ -129,6 +151,9 @@ class StackSetPlan:
         if untargeted and self.changes:
             lines.append(f"{self.name} ({self.region}): the update also reaches the instance(s) of "
                          f"{', '.join(untargeted)}, not targeted now (destroy removes them)")
+        if self.touches():
+            lines.append(f"{self.name} ({self.region}): touches {len(self.touches())} account(s) in {self.region}: "
+                         f"{', '.join(self.touches())}")
         for instance in self.deployed.instances if self.deployed else ():
             if instance.overrides:
                 kept = ", ".join(f"{k}={v}" for k, v in sorted(instance.overrides.items()))
@@ -159,12 +184,22 @@ def changes(cfg: PipelineConfig, aws: Aws, template: RenderedTemplate, parameter
             deployed.administration_role_arn != administration_role_arn(cfg, aws)
             or deployed.execution_role_name != naming.stackset_execution_role(cfg)):
         found.append("StackSet roles")
+    if chosen.service_managed and deployed.auto_deployment is not None \
+            and deployed.auto_deployment != auto_deployment(cfg):
+        found.append("automatic deployment")
     return tuple(found)
+
+
+def auto_deployment(cfg: PipelineConfig) -> dict[str, bool]:
+    s = cfg.stacksets
+    return {"Enabled": s.auto_deployment, "RetainStacksOnAccountRemoval": s.retain_stacks_on_account_removal}
 
 
 def plan(cfg: PipelineConfig, aws: Aws, rendering: Rendering, code_sha256: str, chosen: Targets) -> list[StackSetPlan]:
     """Read-only: compare each region's StackSet with what this deploy would make of it."""
     by_file = {t.file: t for t in rendering.templates}
+    reach = tuple(sorted(organization_accounts(aws, chosen.organizational_units).items())) \
+        if chosen.service_managed else ()
     plans = []
     for entry in manifest_entries(rendering):
         template = by_file[entry["file"]]
@@ -180,7 +215,7 @@ def plan(cfg: PipelineConfig, aws: Aws, rendering: Rendering, code_sha256: str, 
             new_accounts=tuple(a for a in chosen.accounts if a not in have),
             new_organizational_units=tuple(ou for ou in chosen.organizational_units
                                            if ou not in {i.organizational_unit for i in instances}),
-            retry_accounts=tuple(i.account for i in instances if not i.current),
+            retry_accounts=tuple(i.account for i in instances if not i.current), reach=reach,
         ))
     return plans
 

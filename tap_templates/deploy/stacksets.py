@@ -30,8 +30,15 @@ from botocore.exceptions import ClientError
 from tap_templates import naming, regions
 from tap_templates.config import PipelineConfig
 from tap_templates.deploy.aws import Aws
-from tap_templates.deploy.plan import StackSetPlan, normalized, parameters_of, read_deployed, read_instances
-from tap_templates.deploy.targets import administration_role_arn, check_account_id, operation_preferences
+from tap_templates.deploy.plan import (
+    StackSetPlan,
+    auto_deployment,
+    normalized,
+    parameters_of,
+    read_deployed,
+    read_instances,
+)
+from tap_templates.deploy.targets import accounts_in, administration_role_arn, check_account_id, operation_preferences
 from tap_templates.errors import ConfigError
 from tap_templates.render import RenderedTemplate
 
@@ -109,6 +116,8 @@ def _stack_set_arguments(cfg: PipelineConfig, aws: Aws, p: StackSetPlan) -> dict
     if not p.targets.service_managed:
         arguments |= {"AdministrationRoleARN": administration_role_arn(cfg, aws),
                       "ExecutionRoleName": naming.stackset_execution_role(cfg)}
+    elif p.deployed is not None:
+        arguments["AutoDeployment"] = auto_deployment(cfg)
     return arguments
 
 
@@ -128,8 +137,7 @@ def apply(cfg: PipelineConfig, aws: Aws, p: StackSetPlan, on_progress: ProgressC
         done.append(action)
 
     if p.deployed is None:
-        extra = ({"PermissionModel": "SERVICE_MANAGED",
-                  "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": True}}
+        extra = ({"PermissionModel": "SERVICE_MANAGED", "AutoDeployment": auto_deployment(cfg)}
                  if p.targets.service_managed else {"PermissionModel": "SELF_MANAGED"})
         cf.create_stack_set(StackSetName=p.name,
                             Description=f"tap-pipeline {cfg.environment}: {p.role} region {p.region}",
@@ -143,8 +151,16 @@ def apply(cfg: PipelineConfig, aws: Aws, p: StackSetPlan, on_progress: ProgressC
             **p.targets.instance_targets(p.new_accounts))
     if p.retry_accounts and not p.changes:
         # No ParameterOverrides: AWS keeps every instance's overrides as they are.
-        run("retry instances", cf.update_stack_instances, Regions=[p.region], Accounts=list(p.retry_accounts))
+        run("retry instances", cf.update_stack_instances, Regions=[p.region], **_some_instances(p, p.retry_accounts))
     return done
+
+
+def _some_instances(p: StackSetPlan, accounts: Sequence[str]) -> dict[str, Any]:
+    """Accounts= for self-managed instances; for service-managed ones their OUs intersected with the accounts."""
+    if not p.targets.service_managed:
+        return {"Accounts": list(accounts)}
+    ous = {i.organizational_unit for i in (p.deployed.instances if p.deployed else ()) if i.account in accounts}
+    return accounts_in(sorted(o for o in ous if o) or p.targets.organizational_units, accounts)
 
 
 def set_overrides(cfg: PipelineConfig, aws: Aws, region: str, accounts: Sequence[str], overrides: dict[str, str],
@@ -154,7 +170,9 @@ def set_overrides(cfg: PipelineConfig, aws: Aws, region: str, accounts: Sequence
     ``UpdateStackInstances`` replaces an instance's whole override list, so each account's current overrides
     are read first and sent back merged; accounts whose merged lists differ get separate operations."""
     stack_set = naming.stack_set(cfg, region)
-    current = {i.account: i.overrides for i in read_instances(aws, stack_set, region)}
+    instances = read_instances(aws, stack_set, region)
+    current = {i.account: i.overrides for i in instances}
+    units = {i.account: i.organizational_unit for i in instances}
     groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
     for account in accounts:
         if account not in current:
@@ -163,8 +181,10 @@ def set_overrides(cfg: PipelineConfig, aws: Aws, region: str, accounts: Sequence
         groups.setdefault(merged, []).append(account)
     cf = aws.client("cloudformation", region)
     for merged, group in groups.items():
+        ous = sorted({units[a] for a in group if units[a]})
+        where = accounts_in(ous, group) if ous else {"Accounts": group}
         operation_id = cf.update_stack_instances(
-            StackSetName=stack_set, Regions=[region], Accounts=group, OperationId=str(uuid.uuid4()),
+            StackSetName=stack_set, Regions=[region], **where, OperationId=str(uuid.uuid4()),
             OperationPreferences=operation_preferences(cfg, region),
             ParameterOverrides=[{"ParameterKey": k, "ParameterValue": v} for k, v in merged])["OperationId"]
         wait(aws, stack_set, region, operation_id, "update overrides", on_progress, poll_seconds)
@@ -204,10 +224,27 @@ def summary(cfg: PipelineConfig, aws: Aws) -> list[SummaryRow]:
     return rows
 
 
+def per_account(rows: Sequence[SummaryRow]) -> list[str]:
+    """One line per target account: each region's instance status, then the totals."""
+    by_account: dict[str, dict[str, str]] = {}
+    for row in rows:
+        by_account.setdefault(row.account, {})[row.region] = row.status
+    lines = [f"{account}: " + ", ".join(f"{region} {status}" for region, status in sorted(found.items()))
+             for account, found in sorted(by_account.items())]
+    current = sum(r.status == "CURRENT" for r in rows)
+    regions_seen = {r.region for r in rows}
+    lines.append(f"{len(by_account)} account(s) x {len(regions_seen)} region(s): {current} of {len(rows)} "
+                 "instance(s) current")
+    return lines
+
+
 def deploy_roles(cfg: PipelineConfig, aws: Aws, roles_body: bytes, administrator_account: str = "",
                  poll_seconds: float = 2.0, timeout_seconds: float = 1800.0) -> str:
     """Create or update the roles stack in this account (IAM is global; the stack lives in the primary region).
     Returns the stack's final status, or "up to date"."""
+    if not roles_body:
+        raise ConfigError("this environment uses SERVICE_MANAGED StackSets: AWS Organizations provides their roles "
+                          "and each region template carries the permissions boundary, so there are no roles to deploy")
     if administrator_account:
         check_account_id(administrator_account)
     cf = aws.client("cloudformation", cfg.primary_region)

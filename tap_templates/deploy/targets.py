@@ -1,5 +1,11 @@
-"""Where stack instances go and how StackSet operations roll out: accounts or organizational units, and the
-operation preferences from ``[stacksets]``."""
+"""Where stack instances go and how StackSet operations roll out: accounts (self-managed) or organizational
+units (service-managed, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-orgs-manage-auto-deployment.html),
+and the operation preferences from ``[stacksets]``.
+
+Region order: each region has its own StackSet (administered from that region), so a StackSet operation spans
+one region and the order across regions is the manifest's (secondaries first). Within an operation,
+``max_concurrent_count`` accounts are deployed at a time and ``failure_tolerance_count`` failures are tolerated.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from tap_templates import naming
 from tap_templates.config import PipelineConfig
-from tap_templates.deploy.aws import Aws
+from tap_templates.deploy.aws import Aws, error_code
 from tap_templates.errors import ConfigError
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -34,6 +42,36 @@ class Targets:
         if self.service_managed:
             return {"DeploymentTargets": {"OrganizationalUnitIds": list(self.organizational_units)}}
         return {"Accounts": list(self.accounts if accounts is None else accounts)}
+
+
+def accounts_in(organizational_units: Sequence[str], accounts: Sequence[str]) -> dict[str, Any]:
+    """DeploymentTargets for some accounts of service-managed instances: the OUs, intersected with the accounts
+    (UpdateStackInstances takes OUs, not accounts, for service-managed StackSets)."""
+    return {"DeploymentTargets": {"OrganizationalUnitIds": sorted(set(organizational_units)),
+                                  "Accounts": sorted(set(accounts)), "AccountFilterType": "INTERSECTION"}}
+
+
+def organization_accounts(aws: Aws, organizational_units: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The active accounts each OU holds, its child OUs' included, as StackSets deploys to them: what an
+    operation on service-managed instances touches. Organizations' API lives in us-east-1."""
+    org = aws.client("organizations", "us-east-1")
+    found = {}
+    for ou in organizational_units:
+        accounts, pending = [], [ou]
+        while pending:
+            parent = pending.pop()
+            try:
+                for page in org.get_paginator("list_accounts_for_parent").paginate(ParentId=parent):
+                    accounts += [a["Id"] for a in page["Accounts"] if a.get("Status", "ACTIVE") == "ACTIVE"]
+            except ClientError as exc:
+                if error_code(exc) != "ParentNotFoundException":
+                    raise
+                raise ConfigError(f"organizational unit {parent} is not in the organization of account "
+                                  f"{aws.account}") from None
+            for page in org.get_paginator("list_children").paginate(ParentId=parent, ChildType="ORGANIZATIONAL_UNIT"):
+                pending += [child["Id"] for child in page["Children"]]
+        found[ou] = tuple(sorted(set(accounts)))
+    return found
 
 
 def check_account_id(value: str) -> str:

@@ -103,11 +103,19 @@ class Recorded:
 
 @dataclass
 class Environment:
-    """One environment in one account: names resolved, clients cached, StackSet reads in each region."""
+    """One environment in one account: names resolved, clients cached, StackSet reads in each region.
+
+    ``stack_sets`` is where the StackSets live when that is another account (the deploying one): the pipeline's
+    resources are read and switched with ``aws``, the instance's recorded role with ``stack_sets``."""
 
     cfg: PipelineConfig
     aws: Aws
     _queue_urls: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    stack_sets: Aws | None = None
+
+    @property
+    def administrator(self) -> Aws:
+        return self.stack_sets or self.aws
 
     @property
     def account(self) -> str:
@@ -155,7 +163,7 @@ class Environment:
     def instance(self, region: str) -> tuple[plan.Deployed, plan.Instance]:
         """This account's stack instance of the region's StackSet; ``ConfigError`` when it is not deployed."""
         with reaching(region):
-            deployed = plan.read_deployed(self.aws, self.stack_set(region), region)
+            deployed = plan.read_deployed(self.administrator, self.stack_set(region), region)
         if deployed is None:
             raise ConfigError(f"StackSet {self.stack_set(region)} does not exist in {region}: deploy the environment "
                               f"first (python scripts/deploy.py --env {self.cfg.environment})")
@@ -230,7 +238,7 @@ class Environment:
                poll_seconds: float = 5.0) -> None:
         """Record the region's role as a ``ProcessingEnabled`` instance override, which later deploys keep."""
         with reaching(region):
-            stacksets.set_overrides(self.cfg, self.aws, region, [self.account],
+            stacksets.set_overrides(self.cfg, self.administrator, region, [self.account],
                                  {PROCESSING_PARAMETER: "true" if enabled else "false"}, on_progress, poll_seconds)
 
 

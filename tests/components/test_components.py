@@ -37,7 +37,7 @@ def test_key_policy_grants_services_only_with_conditions(t):
         if "Service" in principal:
             services.add(principal["Service"] if isinstance(principal["Service"], str) else principal["Service"][0])
             assert s.get("Condition"), f"{s['Sid']} grants a service without a source condition"
-        if s["Sid"] != "AccountAdministersKey":
+        if s["Sid"] not in ("AccountAdministersKey", "StackSetExecutionRoleManagesKey"):  # admin, no data
             assert "Condition" in s
     expected = {f"logs.{t.region}.amazonaws.com", "s3.amazonaws.com", "cloudwatch.amazonaws.com"}
     if config(t.env).audit.cloudtrail:
@@ -49,6 +49,16 @@ def test_key_policy_grants_services_only_with_conditions(t):
     }
     admin = next(s for s in statements if s["Sid"] == "AccountAdministersKey")
     assert not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"} & set(admin["Action"])
+    deny = next(s for s in statements if s["Sid"] == "DenyGrantsNotForAwsResources")
+    assert (deny["Effect"], deny["Action"], deny["Principal"]) == ("Deny", ["kms:CreateGrant"], "*")
+    assert deny["Condition"] == {"BoolIfExists": {"kms:GrantIsForAWSResource": "false",
+                                                  "aws:PrincipalIsAWSService": "false"}}
+    execution = next(s for s in statements if s["Sid"] == "StackSetExecutionRoleManagesKey")
+    role = naming.stackset_execution_role(config(t.env))
+    assert resolve(execution["Principal"]["AWS"], t) == f"arn:aws:iam::123456789012:role/{role}"
+    assert not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant"} & set(execution["Action"])
+    uses = next(s for s in statements if s["Sid"] == "StackSetExecutionRoleUsesKeyThroughPipelineServices")
+    assert uses["Condition"]["StringEquals"] == {"kms:ViaService": via["Condition"]["StringEquals"]["kms:ViaService"]}
 
 
 @per_template
@@ -232,8 +242,8 @@ def test_execution_role_allows_exactly_what_the_handler_does(t):
     cfg = config(t.env)
     (policy,) = t.props("ProcessorRole")["Policies"]
     grants = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
-    expected = {"ReadIngestObjects", "UseDataKey", "WriteRecordsAndLedger", "ConsumeIngestQueue",
-                "ReportFailedFiles", "WriteOwnLogs", "WriteTraces"}
+    expected = {"ReadIngestObjects", "TellMissingObjectsApart", "UseDataKey", "WriteRecordsAndLedger",
+                "ConsumeIngestQueue", "ReportFailedFiles", "WriteOwnLogs", "WriteTraces"}
     if cfg.pseudonymization.enabled:
         expected.add("ReadPseudonymizationKey")
     if cfg.network.isolated:
@@ -244,6 +254,20 @@ def test_execution_role_allows_exactly_what_the_handler_does(t):
     assert table_arn == f"arn:aws:dynamodb:{t.region}:123456789012:table/{naming.table(cfg)}"
     assert grants["ReportFailedFiles"]["Resource"] == [{"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}]
     assert set(grants["ReadIngestObjects"]["Action"]) == {"s3:GetObject", "s3:GetObjectVersion"}
+    bucket = resolve(t.props("IngestBucket")["BucketName"], t)
+    assert grants["TellMissingObjectsApart"]["Action"] == ["s3:ListBucket"]
+    assert resolve(grants["TellMissingObjectsApart"]["Resource"][0], t) == f"arn:aws:s3:::{bucket}"
+    assert set(grants["ConsumeIngestQueue"]["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                                           "sqs:GetQueueAttributes"}
+
+
+@per_template
+def test_every_role_carries_the_permissions_boundary(t):
+    roles = t.of_type("AWS::IAM::Role")
+    assert roles
+    boundary = f"arn:aws:iam::123456789012:policy/{naming.role_boundary(config(t.env))}"
+    for logical_id, role in roles.items():
+        assert resolve(role["Properties"]["PermissionsBoundary"], t) == boundary, logical_id
 
 
 @per_template

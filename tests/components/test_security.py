@@ -38,12 +38,23 @@ def test_processor_runs_in_private_subnets_with_no_way_out(t):
 
 
 @per_template
-def test_endpoints_cover_every_service_the_function_calls(t):
+def test_endpoints_cover_every_service_the_function_calls_and_no_other(t):
+    """The handler's clients (handlers/clients.py) are S3, DynamoDB, SQS and Secrets Manager; KMS, CloudWatch
+    Logs and X-Ray are reached by AWS services on its behalf (tap_templates/components/network.py)."""
+    from handlers import clients
+
+    called = {name for name in ("s3", "dynamodb", "sqs", "secretsmanager") if callable(getattr(clients, name))}
     endpoints = {resolve(e["Properties"]["ServiceName"], t): e["Properties"]
                  for e in t.of_type("AWS::EC2::VPCEndpoint").values()}
     prefix = f"com.amazonaws.{t.region}."
-    assert {s.removeprefix(prefix) for s in endpoints} == {"s3", "dynamodb", "sqs", "kms", "logs", "xray",
-                                                           "secretsmanager"}
+    expected = called if config(t.env).pseudonymization.enabled else called - {"secretsmanager"}
+    assert {s.removeprefix(prefix) for s in endpoints} == expected
+    s3_policy = endpoints[prefix + "s3"]["PolicyDocument"]["Statement"]
+    listing = next(s for s in s3_policy if s["Action"] == ["s3:ListBucket"])
+    assert resolve(listing["Resource"][0], t) == f"arn:aws:s3:::{resolve(t.props('IngestBucket')['BucketName'], t)}"
+    sqs_policy = endpoints[prefix + "sqs"]["PolicyDocument"]["Statement"]
+    assert [(s["Action"], resolve(s["Resource"][0], t).rsplit(":", 1)[1]) for s in sqs_policy] == [
+        (["sqs:SendMessage"], naming.dead_letter_queue(config(t.env)))]
     for service in ("s3", "dynamodb"):
         assert endpoints[prefix + service]["VpcEndpointType"] == "Gateway"
         assert endpoints[prefix + service]["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
@@ -51,9 +62,8 @@ def test_endpoints_cover_every_service_the_function_calls(t):
         if props["VpcEndpointType"] == "Interface":
             assert props["PrivateDnsEnabled"] is True
             assert props["SecurityGroupIds"] == [{"Ref": "EndpointSecurityGroup"}]
-        if not name.endswith(".xray"):  # X-Ray endpoints take no narrower policy than full access
-            statements = props["PolicyDocument"]["Statement"]
-            assert all(s["Resource"] != "*" and s["Resource"] != ["*"] for s in statements), name
+        statements = props["PolicyDocument"]["Statement"]
+        assert all(s["Resource"] != "*" and s["Resource"] != ["*"] for s in statements), name
 
 
 @per_template
@@ -67,7 +77,11 @@ def test_security_groups_allow_only_https(t):
     assert ingress["SourceSecurityGroupId"] == {"Ref": "ProcessorSecurityGroup"}
     entries = [e["Properties"] for e in t.of_type("AWS::EC2::NetworkAclEntry").values()]
     assert all(e["Protocol"] == 6 and e["RuleAction"] == "allow" for e in entries)
-    assert {(e["PortRange"]["From"], e["PortRange"]["To"]) for e in entries} == {(443, 443), (1024, 65535)}
+    assert {(e["PortRange"]["From"], e["PortRange"]["To"]) for e in entries} == {
+        (443, 443), (1024, 65535), (1024, 3388), (3390, 65535)}
+    from_anywhere = [e for e in entries if e["CidrBlock"] == "0.0.0.0/0" and not e["Egress"]]
+    assert from_anywhere and all(not e["PortRange"]["From"] <= port <= e["PortRange"]["To"]
+                                 for e in from_anywhere for port in (22, 3389)), "SSH and RDP closed (CT.EC2.PR.5)"
 
 
 @per_template
@@ -178,26 +192,60 @@ def test_prod_config_turns_audit_on():
 
 
 @pytest.mark.parametrize("env", SHIPPED_ENVS)
-def test_stackset_execution_role_is_scoped(env):
-    from tap_templates.components import iam_rules
+def test_roles_template_grants_no_wildcard_action_and_star_only_without_resource_types(env):
+    """'*' is the only resource IAM accepts for an action without resource types; everything else names the
+    project's resources (the reference data is checked in tests/deploy/test_execution_role.py)."""
+    from tap_templates.deploy import permissions
 
-    roles = _stackset_roles(env)["Resources"]
-    prefix = naming.prefix(config(env))
-    for logical_id, role in roles.items():
-        if role["Type"] != "AWS::IAM::Role":
-            continue
-        for policy in role["Properties"].get("Policies", []):
-            assert policy["PolicyDocument"]["Version"] == "2012-10-17"
-            for statement in policy["PolicyDocument"]["Statement"]:
-                assert statement["Effect"] == "Allow"
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                resources = statement["Resource"]
-                resources = resources if isinstance(resources, list) else [resources]
-                if "*" in resources:
-                    unexplained = [a for a in actions if a not in iam_rules.STACKSET_WILDCARD_RESOURCES]
-                    assert not unexplained or "Condition" in statement, (logical_id, statement.get("Sid"), unexplained)
-                    continue
-                if any(a.endswith(":*") or "*" in a.split(":")[1] for a in actions):
-                    assert logical_id == "ExecutionRole", iam_rules.STACKSET_SERVICE_ACTIONS_REASON
-                    scoped = json.dumps(resources)
-                    assert prefix in scoped or "Condition" in statement, (statement.get("Sid"), scoped)
+    without_types = {a for a, types in permissions.data()["actions"].items() if not types}
+    checked = 0
+    for logical_id, resource in _stackset_roles(env)["Resources"].items():
+        documents = [resource["Properties"]["PolicyDocument"]] if resource["Type"] == "AWS::IAM::ManagedPolicy" \
+            else [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
+        for document in documents:
+            assert document["Version"] == "2012-10-17"
+            for statement in document["Statement"]:
+                assert statement["Effect"] == "Allow" and "NotAction" not in statement
+                assert not [a for a in statement["Action"] if "*" in a], (logical_id, statement["Sid"])
+                if "*" in statement["Resource"]:
+                    assert statement["Resource"] == ["*"]
+                    assert set(statement["Action"]) <= without_types or logical_id == "RoleBoundary", \
+                        (logical_id, statement["Sid"], sorted(set(statement["Action"]) - without_types))
+                checked += 1
+    assert checked > 20
+
+
+def test_prod_trail_alarms_on_changes_to_the_key_buckets_and_trail():
+    for t in (x for x in TEMPLATES if x.env == "prod"):
+        cfg = config(t.env)
+        trail = t.one("AWS::CloudTrail::Trail")
+        assert trail["CloudWatchLogsLogGroupArn"] == {"Fn::GetAtt": ["TrailLogGroup", "Arn"]}
+        assert trail["CloudWatchLogsRoleArn"] == {"Fn::GetAtt": ["TrailLogsRole", "Arn"]}
+        (selector,) = trail["EventSelectors"]
+        assert (selector["IncludeManagementEvents"], selector["ReadWriteType"]) == (True, "WriteOnly")
+        group = t.props("TrailLogGroup")
+        assert group["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]} and group["RetentionInDays"] >= 365
+        filters = {k: v["Properties"] for k, v in t.of_type("AWS::Logs::MetricFilter").items()}
+        patterns = {k: resolve(v["FilterPattern"], t) or json.dumps(v["FilterPattern"]) for k, v in filters.items()}
+        assert '"PutKeyPolicy"' in patterns["KeyChangedFilter"] and "${DataKey.Arn}" in patterns["KeyChangedFilter"]
+        assert f'"{naming.named_resources(cfg)}"' in patterns["BucketPolicyChangedFilter"]
+        assert '"StopLogging"' in patterns["TrailChangedFilter"] and naming.trail(cfg) in patterns["TrailChangedFilter"]
+        for title in ("KeyChanged", "BucketPolicyChanged", "TrailChanged"):
+            alarm = t.props(f"{title}Alarm")
+            metric = filters[f"{title}Filter"]["MetricTransformations"][0]
+            assert (alarm["MetricName"], alarm["Namespace"]) == (metric["MetricName"], metric["MetricNamespace"])
+            assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] and alarm["Threshold"] == 1
+
+
+@pytest.mark.parametrize("env", SHIPPED_ENVS)
+def test_log_groups_keep_a_year_or_more(env):
+    for t in (x for x in TEMPLATES if x.env == env):
+        for logical_id, group in t.of_type("AWS::Logs::LogGroup").items():
+            assert group["Properties"]["RetentionInDays"] >= 365, logical_id
+
+
+@per_template
+def test_object_lock_everywhere_but_the_access_log_bucket(t):
+    for logical_id, bucket in t.of_type("AWS::S3::Bucket").items():
+        expected = None if logical_id == "AccessLogBucket" else True  # S3 logs to no Object Lock bucket
+        assert bucket["Properties"].get("ObjectLockEnabled") is expected, logical_id

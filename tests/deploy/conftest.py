@@ -106,6 +106,46 @@ def server(emulator_server: str, credentials: dict[str, str]) -> Iterator[str]:
 
 
 
+@pytest.fixture
+def recorded(aws: boto3.Session, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every call of every boto3 session created during the test (the deploy creates one per command),
+    recorded as tests/support/calls.py describes; ``.calls`` lists them in order."""
+    from tests.support.calls import Recorder
+
+    recorders: list[Recorder] = []
+    original = boto3.Session.__init__
+
+    def init(self: boto3.Session, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        recorders.append(Recorder(self))
+
+    monkeypatch.setattr(boto3.Session, "__init__", init)
+
+    class AllCalls:
+        @property
+        def calls(self) -> list:
+            return [c for r in recorders for c in r.calls]
+
+    return AllCalls()
+
+
+@pytest.fixture
+def organization(aws: boto3.Session) -> tuple[str, list[str]]:
+    """An organization with one OU holding two member accounts; returns (ou, accounts)."""
+    org = boto3.client("organizations", region_name="us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+    child = org.create_organizational_unit(ParentId=ou, Name="team")["OrganizationalUnit"]["Id"]
+    accounts = []
+    for name, parent in (("a", ou), ("b", child)):
+        account = org.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]["AccountId"]
+        org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=parent)
+        accounts.append(account)
+    return ou, sorted(accounts)
+
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """moto warns once per resource of a type its CloudFormation skips; those types are checked in
     tests/local/test_skipped.py, so the warnings are noise here (only here: other suites keep them)."""

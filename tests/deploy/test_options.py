@@ -33,14 +33,17 @@ def test_the_packaged_zip_is_built_and_deployed_by_default(aws, cli, tmp_path):
         assert stack_parameters(stack)["CodeKey"] == f"code/{expected_sha}.zip"
 
 
-def test_service_managed_targets_organizational_units(aws, cli, code_zip, tmp_path):
+def test_service_managed_targets_organizational_units(aws, cli, code_zip, tmp_path, organization):
+    ou, _ = organization
     config = config_with(tmp_path, f'[stacksets]\npermission_model = "SERVICE_MANAGED"\n'
-                                   f'organizational_units = ["{OU}"]\n')
+                                   f'organizational_units = ["{ou}"]\n')
     result = cli("--env", "dev", "--config", str(config), "--code-zip", str(code_zip[0]), "--dry-run")
     assert result.code == 0, result.err
-    assert f"targets: {OU}" in result.out
+    assert f"targets: {ou}" in result.out
     for region in REGIONS:
-        assert f"tap-dev-{region} ({region}): create instances in OU(s) {OU}" in result.out
+        assert f"tap-dev-{region} ({region}): create instances in OU(s) {ou}" in result.out
+    unknown = cli("--env", "dev", "--config", str(config), "--organizational-units", OU, "--dry-run")
+    assert unknown.code == 2 and f"organizational unit {OU} is not in the organization" in one_line(unknown)
 
     refused = cli("--env", "dev", "--config", str(config), "--accounts", "123456789012", "--dry-run")
     assert refused.code == 2 and "--accounts applies to SELF_MANAGED" in one_line(refused)

@@ -31,6 +31,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     stacksets.patch_instance_overrides,
     stacksets.patch_instance_updates,
     stacksets.patch_operation_results,
+    stacksets.patch_deployment_targets,
     iam.patch_policy_conditions,
     s3.patch_event_versions,
     s3.register_replication_route,

@@ -7,11 +7,18 @@ raises out of ``CreateStackInstances`` instead of failing the operation with the
 (and a stack that fails to delete raises out of ``DeleteStackInstances``); ``ListStackInstances`` returns a
 made-up stack ID; ``UpdateStackSet`` without ``OperationId`` has none.
 
-Three patches: instances merge overrides into the StackSet's parameters and report their real stack IDs
+Four patches: instances merge overrides into the StackSet's parameters and report their real stack IDs
 (``patch_instance_overrides``); updates reach the instances' stacks (``patch_instance_updates``); deletes and
 ``ListStackSetOperationResults`` report per instance (``patch_operation_results``). A failure belongs to the
 operation, not the call, as on AWS: every operation records a result per instance, so one failed instance makes
 it FAILED with that instance's ``StatusReason`` (a failed create is rolled back first).
+
+Service-managed instances: one does not say which organizational unit it was deployed through
+(``OrganizationalUnitId``), so a re-deploy could not tell the OU is covered, and its stack is invisible to
+``DescribeStacks`` in its own account; ``patch_instance_overrides`` records the OU and registers the stack
+there. ``UpdateStackInstances`` and ``DeleteStackInstances`` ignore ``DeploymentTargets`` (OUs, and accounts
+intersected with them) and act on every instance of the region: ``patch_deployment_targets`` selects the
+instances the targets name.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from tap_templates.local.patches.guard import Patch
 INSTANCE_OVERRIDES = Patch("stacksets: instances merge overrides")
 INSTANCE_UPDATES = Patch("stacksets: updates reach the instances' stacks")
 OPERATION_RESULTS = Patch("stacksets: failed instances fail the operation")
+DEPLOYMENT_TARGETS = Patch("stacksets: deployment targets pick the instances")
 
 INIT_PARAMETERS = ("self", "account_id", "region_name", "stackset_id", "stack_name", "name", "template",
                    "parameters", "permission_model")
@@ -115,6 +123,8 @@ def _instance_init(self: Any, account_id: str, region_name: str, stackset_id: st
         if permission_model == "SELF_MANAGED":
             _roll_back(account_id, region_name, name)
     self.parameters = overrides
+    if self.stack is not None and permission_model == "SERVICE_MANAGED":  # AWS shows it in the member account
+        _moto["cloudformation_backends"][account_id][region_name].stacks[self.stack.stack_id] = self.stack
     if running:
         running.results.append((account_id, region_name, self.status_reason))
 
@@ -129,7 +139,23 @@ def _create_stack_instances(self: Any, accounts: list[str], regions: list[str],
     finally:
         _running.reset(token)
     _finish(self.get_operation(operation_id), running.results)
+    _remember_organizational_units(self, (deployment_targets or {}).get("OrganizationalUnitIds", []))
     return operation_id
+
+
+def _remember_organizational_units(stack_set: Any, requested: list[str]) -> None:
+    """Each service-managed instance's OU: the requested OU that holds its account (or a parent of it)."""
+    if not requested:
+        return
+    backend = stack_set.instances.org_backend
+    parents = {ou.id: ou.parent_id for ou in backend.ou}
+    accounts = {a.id: a.parent_id for a in backend.accounts}
+    for instance in stack_set.instances.stack_instances:
+        parent = accounts.get(instance.account_id)
+        while parent and parent not in requested:
+            parent = parents.get(parent)
+        if parent and getattr(instance, "organizational_unit", None) is None:
+            instance.organizational_unit = parent
 
 
 def _instance_summary(self: Any) -> dict[str, Any]:
@@ -144,6 +170,8 @@ def _instance_summary(self: Any) -> dict[str, Any]:
     }
     if self.stack is not None:
         summary["StackId"] = self.stack.stack_id
+    if getattr(self, "organizational_unit", None):
+        summary["OrganizationalUnitId"] = self.organizational_unit
     if failed:
         summary["StatusReason"] = self.status_reason
     return summary
@@ -159,6 +187,7 @@ def patch_instance_overrides() -> None:
     _moto["StackSet.create_stack_instances"] = patch.require(stack_set_cls, "create_stack_instances",
                                                              CREATE_PARAMETERS)
     patch.require(stack_set_cls, "get_operation")
+    patch.require(patch.require(models, "StackInstances"), "org_backend")
     instance_cls.__init__ = _instance_init
     instance_cls.to_dict = _instance_summary
     stack_set_cls.create_stack_instances = _create_stack_instances
@@ -283,3 +312,46 @@ def patch_operation_results() -> None:
     _moto["ActionResult"] = patch.require(patch.module("moto.core.responses"), "ActionResult")
     stack_set_cls.delete_stack_instances = _delete_stack_instances
     response_cls.list_stack_set_operation_results = _list_stack_set_operation_results
+
+
+# --- deployment targets pick the instances --------------------------------------------------------------------
+
+
+def _targeted_accounts(response: Any) -> list[str]:
+    """The accounts ``Accounts`` or ``DeploymentTargets`` name among the StackSet's instances."""
+    accounts = response._get_param("Accounts", []) or []
+    targets = response._get_param("DeploymentTargets") or {}
+    if accounts or not targets:
+        return accounts
+    stack_set = response.cloudformation_backend.describe_stack_set(response._get_param("StackSetName"))
+    units = set(targets.get("OrganizationalUnitIds", []))
+    found = [i.account_id for i in stack_set.instances.stack_instances
+             if not units or getattr(i, "organizational_unit", None) in units]
+    if targets.get("Accounts") and targets.get("AccountFilterType") == "INTERSECTION":
+        found = [a for a in found if a in targets["Accounts"]]
+    return sorted(set(found)) or ["none"]
+
+
+def _with_targets(original: Any) -> Any:
+    def call(self: Any) -> Any:
+        accounts = _targeted_accounts(self)
+        real = self._get_param
+
+        def param(name: str, default: Any = None) -> Any:
+            return accounts if name == "Accounts" else real(name, default)
+
+        self._get_param = param
+        try:
+            return original(self)
+        finally:
+            self._get_param = real
+    return call
+
+
+def patch_deployment_targets() -> None:
+    patch = DEPLOYMENT_TARGETS
+    response_cls = patch.require(patch.module("moto.cloudformation.responses"), "CloudFormationResponse")
+    patch.require(patch.require(patch.module("moto.cloudformation.models"), "CloudFormationBackend"),
+                  "describe_stack_set")
+    for name in ("update_stack_instances", "delete_stack_instances"):
+        setattr(response_cls, name, _with_targets(patch.require(response_cls, name, ("self",))))
