@@ -3,8 +3,14 @@
     python scripts/deploy.py --env ENV [--accounts ID ...] [--endpoint-url URL] [--dry-run] [--code-zip PATH] [--yes]
     python scripts/deploy.py roles --env ENV [--administrator-account ID]
     python scripts/deploy.py destroy --env ENV [--yes]
+    python scripts/deploy.py purge --env ENV [--artifacts] [--yes]
 
-Exit codes: 0 done (or nothing to do), 1 an AWS operation failed, 2 bad input (one line on stderr).
+A deploy renders, checks, plans (read-only) and shows the plan, then asks, and only then uploads the code and
+templates and applies the plan. Without a terminal, a deploy that would change anything needs --yes.
+destroy keeps the data (buckets, table, secret, keys); purge deletes what it kept, for good.
+
+Exit codes: 0 done (or nothing to do), 1 an AWS operation failed or the confirmation was declined, 2 bad input
+(one line on stderr).
 """
 
 from __future__ import annotations
@@ -19,12 +25,12 @@ from typing import TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tap_templates import cli, config
-from tap_templates.deploy import artifacts, destroy, manifest, plan, stacksets, targets
+from tap_templates.deploy import artifacts, destroy, kept, manifest, plan, stacksets, targets
 from tap_templates.deploy.aws import Aws, connect
 from tap_templates.errors import ConfigError
 from tap_templates.render import render
 
-COMMANDS = ("deploy", "roles", "destroy")
+COMMANDS = ("deploy", "roles", "destroy", "purge")
 BUILD_DIR = Path("build")  # where render.py writes by default, relative to where the command runs
 
 
@@ -41,12 +47,16 @@ PROG = "deploy.py"
 def parser_for(command: str, prog: str = PROG) -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog=prog if command == "deploy" else f"{prog} {command}", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="dev", help="environment (config/ENV.toml); default dev")
+    parser.add_argument("--env", required=True,
+                        help="environment (config/ENV.toml here, else the shipped one), e.g. dev or prod")
     parser.add_argument("--config", type=Path, metavar="FILE", help="config file instead of config/ENV.toml")
     parser.add_argument("--endpoint-url", metavar="URL", help="send every AWS call here (an emulator)")
     parser.add_argument("--profile", help="AWS profile to use")
-    if command in ("deploy", "destroy"):
+    if command in ("deploy", "destroy", "purge"):
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    if command == "purge":
+        parser.add_argument("--artifacts", action="store_true",
+                            help="also delete the artifacts buckets (code and templates; a deploy recreates them)")
     if command == "deploy":
         parser.add_argument("--accounts", nargs="+", type=account_id, default=[], metavar="ID",
                             help="target accounts (self-managed); default [stacksets] accounts, else this account")
@@ -79,7 +89,26 @@ def print_summary(rows: Sequence[stacksets.SummaryRow], out: TextIO) -> None:
                 print(f"  {key.ljust(width)}  {value}", file=out)
 
 
+def same_target(args: argparse.Namespace) -> str:
+    """The options that point another command at the same environment and account, for messages."""
+    return "".join(f" {flag} {value}" for flag, value in (
+        ("--env", args.env), ("--config", args.config), ("--profile", args.profile),
+        ("--endpoint-url", args.endpoint_url)) if value)
+
+
+def confirm_changes(args: argparse.Namespace, plans: Sequence[plan.StackSetPlan]) -> bool:
+    """Ask on the terminal; without one, a change needs --yes (as promote and destroy do)."""
+    if args.yes:
+        return True
+    changing = sum(not p.up_to_date for p in plans)
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{changing} StackSet(s) to change and no terminal to ask for confirmation on; "
+                          f"pass --yes (or --dry-run to only look)")
+    return cli.confirm("upload the code and templates and apply these changes? [y/N] ", "y")
+
+
 def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
+    """Render, check, plan, show, confirm, upload, apply: nothing is created before the answer."""
     rendering = render(cfg)
     for note in manifest.check_manifest(cfg, rendering, None if args.config or not BUILD_DIR.is_dir() else BUILD_DIR):
         print(note)
@@ -88,9 +117,12 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -
     with tempfile.TemporaryDirectory() as work:
         zip_path, code_sha = artifacts.load_code_zip(args.code_zip, Path(work))
         code = zip_path.read_bytes()
+    plans = plan.plan(cfg, aws, rendering, code_sha, chosen)
+    in_the_way = kept.blocking(rendering, aws, plans)
+    if in_the_way:
+        raise kept.refusal(cfg, in_the_way, f"{cli.command('deploy')} purge{same_target(args)}")
     print(f"account {aws.account}; targets: {', '.join(chosen.accounts or chosen.organizational_units)}; "
           f"code {code_sha[:12]}")
-    plans = plan.plan(cfg, aws, rendering, code_sha, chosen)
     for p in plans:
         for line in p.describe():
             print(line)
@@ -102,15 +134,17 @@ def run_deploy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -
                 print(p.template_diff(), end="")
         print("dry run: nothing was changed")
         return 0
-    who = artifacts.readers(aws, chosen)
-    for p in plans:
-        print(f"artifacts {p.region}: " + "; ".join(artifacts.upload_artifacts(aws, p.where, p.template, code, who)))
     if all(p.up_to_date for p in plans):
         print("nothing to deploy: every StackSet and instance is up to date")
     else:
-        if not args.yes and sys.stdin.isatty() and not cli.confirm("apply these changes? [y/N] ", "y"):
-            print("cancelled")
-            return 0
+        if not confirm_changes(args, plans):
+            print("cancelled: nothing was uploaded or changed")
+            return cli.CANCELLED
+        who = artifacts.readers(aws, chosen)
+        for p in plans:
+            if not p.up_to_date:
+                print(f"artifacts {p.region}: " + "; ".join(artifacts.upload_artifacts(aws, p.where, p.template, code,
+                                                                                        who)))
         progress = cli.StatusLine(sys.stdout)
         for p in plans:
             stacksets.apply(cfg, aws, p, progress)
@@ -129,16 +163,47 @@ def run_destroy(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) 
     names = ", ".join(destroy.stack_set_names(cfg))
     if not args.yes and not cli.confirm(f"destroy {names} in every account? type the environment name "
                                     f"({cfg.environment}) to confirm: ", cfg.environment):
-        print("cancelled")
-        return 0
-    removed, kept = destroy.destroy(cfg, aws, cli.StatusLine(sys.stdout))
+        print("cancelled: nothing was changed")
+        return cli.CANCELLED
+    removed, retained = destroy.destroy(cfg, aws, cli.StatusLine(sys.stdout))
     for line in removed:
         print(line)
-    if kept:
-        print("retained (DeletionPolicy Retain: data outlives the stacks; delete by hand once it is not needed):")
-        for r in kept:
+    if retained:
+        print("retained (DeletionPolicy Retain: the data outlives the stacks):")
+        for r in retained:
             print(f"  {r.region}  {r.account}  {r.resource_type}  {r.name}")
-    print("also kept: the artifacts bucket of each region (code and templates)")
+    print("also kept: the artifacts bucket of each region (code and templates; a later deploy reuses it)")
+    if retained:
+        print(f"the kept buckets, table and secret hold their names: before deploying {cfg.environment} again, "
+              f"delete them and their data with `{cli.command('deploy')} purge{same_target(args)}`, or see the "
+              f"README, 'Coming back after destroy', to keep the data")
+    return 0
+
+
+def run_purge(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws) -> int:
+    """Delete what destroy kept, with its data: only once nothing of the environment is deployed."""
+    deployed = kept.still_deployed(cfg, aws)
+    if deployed:
+        raise ConfigError(f"{', '.join(deployed)} still deployed: purge deletes only what destroy kept; run "
+                          f"`{cli.command('deploy')} destroy{same_target(args)}` first")
+    found = kept.find(render(cfg), aws) + (kept.artifacts_buckets(cfg, aws) if args.artifacts else [])
+    if not found:
+        print(f"nothing kept of {cfg.project}-{cfg.environment} in account {aws.account}: nothing to purge")
+        return 0
+    foreign = [k for k in found if k.foreign]
+    if foreign:
+        raise ConfigError(f"{foreign[0].describe()}: purge cannot delete it with these credentials")
+    print(f"purge deletes, in account {aws.account}, for good:")
+    for k in found:
+        print(f"  {k.describe()}")
+    if not args.artifacts:
+        print("(the artifacts buckets stay: a deploy reuses them; --artifacts deletes them too)")
+    if not args.yes and not cli.confirm(f"type 'purge {cfg.environment}' to delete this data: ",
+                                        f"purge {cfg.environment}"):
+        print("cancelled: nothing was deleted")
+        return cli.CANCELLED
+    kept.purge(aws, found, print)
+    print(f"purged: the names are free; `{cli.command('deploy')}{same_target(args)}` creates the environment again")
     return 0
 
 
@@ -147,11 +212,17 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "deploy"
     args = parser_for(command, prog).parse_args(argv)
     cfg = config.load_config(args.env, args.config)
+    if command in ("destroy", "purge"):
+        cli.require_terminal(args.yes, f"{command} {cfg.project}-{cfg.environment}")
     aws = connect(cfg.primary_region, args.profile, args.endpoint_url)
     try:
-        return {"deploy": run_deploy, "roles": run_roles, "destroy": run_destroy}[command](args, cfg, aws)
+        return {"deploy": run_deploy, "roles": run_roles, "destroy": run_destroy,
+                "purge": run_purge}[command](args, cfg, aws)
     except stacksets.OperationFailed as exc:
         print(*exc.lines, sep="\n", file=sys.stderr)
+        if any("AlreadyExists" in line for line in exc.lines):
+            print(f"a name is taken: if an earlier destroy kept it, `{cli.command('deploy')} purge --env "
+                  f"{cfg.environment}` with that account's credentials frees it", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
