@@ -43,12 +43,12 @@ def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespa
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = parse_args(argv, prog)
+    configs = [config.load_config(env, args.config) for env in args.envs]
     if args.check:
         if args.out.exists() and not args.out.is_dir():
             raise ConfigError(f"--out {args.out} exists and is not a folder")
     else:
         cli.writable_folder(args.out, "--out")
-    configs = [config.load_config(env, args.config) for env in args.envs]
     stale: list[str] = []
     print(f"{'env':<8} {'region':<16} {'role':<10} {'resources':>9} {'bytes':>8}")
     for cfg in configs:

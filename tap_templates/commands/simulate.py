@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -28,10 +29,13 @@ from pathlib import Path
 
 from tap_templates import cli, config, shipped
 from tap_templates.deploy import stacksets
+from tap_templates.errors import ConfigError
 from tap_templates.local import output, pipeline, report, simulate
 from tap_templates.local.inputs import collect_inputs
 
 PROG = "simulate.py"
+# The emulator and what the handler imports (the ``local`` extra): checked before anything is deployed.
+LOCAL_NEEDS = ("moto", "aws_lambda_powertools", "fastjsonschema", "orjson", "ijson")
 SAMPLES = shipped.folder("samples")
 
 
@@ -68,6 +72,9 @@ def stdout_to(path: Path) -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = parser(prog).parse_args(argv)
+    missing = [name for name in LOCAL_NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"the local simulation needs {', '.join(missing)}: pip install 'tap-pipeline[local]'")
     cfg = config.load_config(args.env, args.config)
     inputs = collect_inputs(args.paths or [SAMPLES])
     if args.log:  # checked now, not after the deploy

@@ -182,9 +182,9 @@ def refusal(cfg: PipelineConfig, found: Sequence[Kept], purge_command: str) -> C
         return ConfigError(f"the deploy needs names that are taken: {names}; purge cannot free "
                            f"{foreign[0].name} (another account's, or unreadable): pick another project or "
                            f"environment name")
-    return ConfigError(f"{naming.prefix(cfg)} was destroyed earlier and its kept data holds names the deploy needs: "
-                       f"{names}; delete them and their data with `{purge_command}` (it asks you to type the "
-                       f"environment name), or see the README, 'Coming back after destroy', to keep the data")
+    return ConfigError(f"the deploy of {naming.prefix(cfg)} needs names that resources kept by an earlier destroy "
+                       f"still hold: {names}; delete them and their data with `{purge_command}` (it asks you to type "
+                       f"'purge {cfg.environment}'), or see the README, 'Coming back after destroy', to keep the data")
 
 
 def still_deployed(cfg: PipelineConfig, aws: Aws) -> list[str]:

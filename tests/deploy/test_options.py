@@ -51,7 +51,7 @@ def test_service_managed_targets_organizational_units(aws, cli, code_zip, tmp_pa
 def test_operation_preferences_stacksets_would_reject_are_one_line(aws, cli, code_zip, tmp_path):
     config = config_with(tmp_path, "[stacksets]\nmax_concurrent_count = 3\nfailure_tolerance_count = 0\n")
     assert cli("roles", "--env", "dev").code == 0
-    result = cli("--env", "dev", "--config", str(config), "--code-zip", str(code_zip[0]))
+    result = cli("--env", "dev", "--config", str(config), "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 2
     assert "stacksets.max_concurrent_count (3) may be at most failure_tolerance_count + 1" in one_line(result)
 
