@@ -80,8 +80,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     if args.log:  # checked now, not after the deploy
         cli.writable_file(args.log, "--log")
     if args.output:
-        output.output_format(args.output)
         cli.writable_file(args.output, "--output")
+        output.output_format(args.output)
     log = args.log or Path(tempfile.mkdtemp(prefix="tap-simulate-")) / "function.log"
     warnings.filterwarnings("ignore", message="Tried to parse AWS")  # moto: types it skips (see local/skipped.py)
     logging.getLogger("moto").setLevel(logging.ERROR)
