@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.helpers import ROOT, subprocess_env
+from tests.deploy.helpers import subprocess_env
 
 TAP = shutil.which("tap", path=str(Path(sys.executable).parent)) or shutil.which("tap")
 
