@@ -219,3 +219,5 @@ def test_destroy_removes_the_stacksets_and_lists_what_it_kept(deployed, aws, cli
         assert key["Enabled"], "the retained key still decrypts the retained data"
         aws.client("dynamodb", region_name=region).describe_table(TableName=naming.table(CFG))
     assert f"us-east-1  {ACCOUNT}  AWS::DynamoDB::GlobalTable  {naming.table(CFG)}" in result.out
+    assert result.out.rstrip().endswith("delete them and their data with `python scripts/deploy.py purge --env dev`, "
+                                        "or see the README, 'Coming back after destroy', to keep the data")
