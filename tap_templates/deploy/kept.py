@@ -166,12 +166,37 @@ def find(rendering: Rendering, aws: Aws, only: Iterable[str] | None = None, keys
 
 
 def blocking(rendering: Rendering, aws: Aws, plans: Sequence[StackSetPlan]) -> list[Kept]:
-    """What holds a name that this deploy's new (or failed, retried) stack instances in this account create."""
-    creating = [p.region for p in plans if not p.targets.service_managed
+    """What holds a name that this deploy's new (or failed, retried) stack instances in this account create:
+    the retained resources that exist and that no stack of this environment owns (a retried instance's stack
+    may still hold its own)."""
+    creating = [p for p in plans if not p.targets.service_managed
                 and (p.deployed is None or aws.account in (*p.new_accounts, *p.retry_accounts))]
     if not creating:
         return []
-    return [k for k in find(rendering, aws, creating, keys=False) if k.holds_name]
+    owned = {physical for p in creating for physical in _owned(aws, p)}
+    found = find(rendering, aws, [p.region for p in creating], keys=False)
+    return [k for k in found if k.holds_name and not any(_names(physical, k) for physical in owned)]
+
+
+def _owned(aws: Aws, p: StackSetPlan) -> set[str]:
+    """The physical IDs of this account's instance stack in the plan's region, if it has one."""
+    instance = next((i for i in p.deployed.instances if i.account == aws.account), None) if p.deployed else None
+    if instance is None or not instance.stack_id:
+        return set()
+    try:
+        pages = aws.client("cloudformation", p.region).get_paginator("list_stack_resources").paginate(
+            StackName=instance.stack_id)
+        return {r.get("PhysicalResourceId", "") for page in pages for r in page["StackResourceSummaries"]}
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return set()
+        raise
+
+
+def _names(physical: str, k: Kept) -> bool:
+    """Whether a stack's physical ID is this resource (a secret's is its ARN, which ends in its name and six
+    random characters)."""
+    return physical == k.name or (k.kind == SECRET and f":secret:{k.name}-" in physical)
 
 
 def refusal(cfg: PipelineConfig, found: Sequence[Kept], purge_command: str) -> ConfigError:

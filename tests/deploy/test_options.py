@@ -26,7 +26,7 @@ def config_with(tmp_path, extra: str):
 def test_the_packaged_zip_is_built_and_deployed_by_default(aws, cli, tmp_path):
     _, expected_sha = packaging.build_zip(tmp_path)
     assert cli("roles", "--env", "dev").code == 0
-    result = cli("--env", "dev")
+    result = cli("--env", "dev", "--yes")
     assert result.code == 0, result.err
     for region in REGIONS:
         stack = instance_stack(aws, f"tap-dev-{region}", region)
