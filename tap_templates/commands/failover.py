@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = parser(prog).parse_args(argv)
     if args.command == "status":
         env = options.environment(args)
+        options.require_deployed(env)  # one line when no region has it; a partly deployed one shows its table
         rows = failover.status(env)
         print_status(rows)
         fine = sum(r.state.active for r in rows) == 1 and all(r.state.reachable for r in rows)

@@ -126,17 +126,20 @@ def test_failover_round_trip_over_http(server):
 
 
 @pytest.mark.parametrize(("script", "args", "expected"), [
-    ("reconcile.py", ["--since", "1h"], "tap-dev is not deployed in account 123456789012 (no stack instance in "
-                                        "us-east-1, us-west-2): deploy the environment first "
-                                        "(python scripts/deploy.py --env dev)"),
-    ("redrive.py", [], "tap-dev is not deployed in account 123456789012"),
-    ("redrive.py", ["--region", "us-west-2"], "StackSet tap-dev-us-west-2 does not exist in us-west-2: deploy the "
-                                              "environment first (python scripts/deploy.py --env dev)"),
-    ("redrive.py", ["--region", "us-west-2", "--dry-run"], "StackSet tap-dev-us-west-2 does not exist in us-west-2"),
+    ("reconcile.py", ["--env", "dev", "--since", "1h"],
+     "tap-dev is not deployed in account 123456789012 (no stack instance in us-east-1, us-west-2): deploy the "
+     "environment first (python scripts/deploy.py --env dev)"),
+    ("redrive.py", ["--env", "dev"], "tap-dev is not deployed in account 123456789012"),
+    ("redrive.py", ["--env", "dev", "--region", "us-west-2"],
+     "StackSet tap-dev-us-west-2 does not exist in us-west-2: deploy the environment first "
+     "(python scripts/deploy.py --env dev)"),
+    ("redrive.py", ["--env", "dev", "--region", "us-west-2", "--dry-run"],
+     "StackSet tap-dev-us-west-2 does not exist in us-west-2"),
+    ("failover.py", ["status", "--env", "dev"], "tap-dev is not deployed in account 123456789012"),
 ])
 def test_an_environment_that_is_not_deployed_is_one_line(server, script, args, expected):
-    """Instead of NoSuchBucket or NonExistentQueue, as failover already answered."""
-    result = run_script(script, "--env", "dev", "--endpoint-url", server, *args)
+    """Instead of NoSuchBucket or NonExistentQueue, or a status table of nothing."""
+    result = run_script(script, *args, "--endpoint-url", server)
     assert result.code == 2
     assert expected in one_line(result)
     assert result.out == ""
