@@ -58,50 +58,52 @@ def run(venv: Path, *args: str, cwd: Path, timeout: float = 300) -> subprocess.C
                           timeout=timeout, env=clean_env())
 
 
-def test_the_installed_packages_are_the_ones_imported(venv, tmp_path):
-    done = run(venv, "python", "-c", "import tap_templates, handlers; print(tap_templates.__file__); "
-               "print(handlers.__file__)", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    for line in done.stdout.splitlines():
+def test_a_regular_install_works_from_any_directory(venv, tmp_path):
+    """One test, so that the parallel runner builds one virtual environment, not one per worker."""
+    imported = run(venv, "python", "-c", "import tap_templates, handlers; print(tap_templates.__file__); "
+                   "print(handlers.__file__)", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    for line in imported.stdout.splitlines():
         assert Path(line).is_relative_to(venv.parent), line
     version = run(venv, "tap", "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.strip() == "tap 0.1.0"
 
-
-def test_render_from_an_empty_directory_writes_what_the_repository_commits(venv, tmp_path):
+    # render, from an empty directory, writes what the repository commits
+    rendered = tmp_path / "render"
+    rendered.mkdir()
     for env in ("dev", "prod"):
-        done = run(venv, "tap", "render", "--env", env, "--out", "out", cwd=tmp_path)
+        done = run(venv, "tap", "render", "--env", env, "--out", "out", cwd=rendered)
         assert done.returncode == 0, done.stderr
         for committed in sorted((ROOT / "build" / env).iterdir()):
-            assert (tmp_path / "out" / env / committed.name).read_bytes() == committed.read_bytes(), committed.name
-    missing = run(venv, "tap", "render", "--env", "staging", cwd=tmp_path)
+            assert (rendered / "out" / env / committed.name).read_bytes() == committed.read_bytes(), committed.name
+    missing = run(venv, "tap", "render", "--env", "staging", cwd=rendered)
     assert missing.returncode == 2
     assert missing.stderr.strip().endswith("pick one of dev, prod"), missing.stderr
 
-
-def test_a_users_own_environment_in_the_working_directory(venv, tmp_path):
-    (tmp_path / "config").mkdir()
-    shipped = run(venv, "python", "-c", "from tap_templates import config; print(config.CONFIG_DIR)", cwd=tmp_path)
+    # a user's own environment in the working directory
+    own = tmp_path / "own"
+    (own / "config").mkdir(parents=True)
+    shipped = run(venv, "python", "-c", "from tap_templates import config; print(config.CONFIG_DIR)", cwd=own)
     text = (Path(shipped.stdout.strip()) / "dev.toml").read_text()
-    (tmp_path / "config" / "team.toml").write_text(text.replace('project = "tap"', 'project = "team"'))
-    done = run(venv, "tap", "render", "--env", "team", "--out", "out", cwd=tmp_path)
+    (own / "config" / "team.toml").write_text(text.replace('project = "tap"', 'project = "team"'))
+    done = run(venv, "tap", "render", "--env", "team", "--out", "out", cwd=own)
     assert done.returncode == 0, done.stderr
-    assert '"stack_set_name": "team-team-us-east-1"' in (tmp_path / "out" / "team" / "manifest.json").read_text()
+    assert '"stack_set_name": "team-team-us-east-1"' in (own / "out" / "team" / "manifest.json").read_text()
 
-
-def test_completion_and_package_from_an_install(venv, tmp_path):
+    # completion, and package --lock refused without a checkout
     completion = run(venv, "tap", "completion", "bash", cwd=tmp_path)
     assert completion.returncode == 0 and "complete -F _tap tap" in completion.stdout
-    lock = run(venv, "tap", "package", "--lock", cwd=tmp_path)
+    lock = run(venv, "tap", "package", "--lock", cwd=own)
     assert lock.returncode == 2 and "run it in a checkout" in lock.stderr
-    assert not (tmp_path / "dist").exists(), "the refusal came first"
+    assert not (own / "dist").exists(), "the refusal came first"
 
-
-def test_simulate_runs_the_shipped_samples_from_an_empty_directory(venv, tmp_path):
-    done = run(venv, "tap", "simulate", "--output", "run.jsonl", cwd=tmp_path)
+    # the whole simulation of the shipped samples
+    simulated = tmp_path / "simulate"
+    simulated.mkdir()
+    done = run(venv, "tap", "simulate", "--output", "run.jsonl", cwd=simulated)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "unaccounted records: 0" in done.stdout
     for sample in ("sensors-warehouse.jsonl", "events-lobby.json", "unsupported-format.xml"):
         assert f"\n{sample} " in done.stdout
-    assert (tmp_path / "run.jsonl").read_text().count('"type": "file"') == 11
-    assert sorted(os.listdir(tmp_path)) == ["run.jsonl"], "nothing else written to the working directory"
+    assert (simulated / "run.jsonl").read_text().count('"type": "file"') == 11
+    assert sorted(os.listdir(simulated)) == ["run.jsonl"], "nothing else written to the working directory"
