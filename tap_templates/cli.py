@@ -1,9 +1,9 @@
 """What every command shares: one-line errors and exit codes, plain-text tables, the confirmation prompt and
 the progress of long AWS operations.
 
-Exit codes are the same for every command: 0 done (or nothing wrong found), 1 an operation failed or a
-discrepancy was found, 2 bad input as one line (``ConfigError`` and argparse's own errors). Anything else is
-a bug and keeps its traceback.
+Exit codes are the same for every command: 0 done (or nothing wrong found), 1 an operation failed, a
+discrepancy was found or the user answered no to a confirmation, 2 bad input as one line (``ConfigError`` and
+argparse's own errors). Anything else is a bug and keeps its traceback.
 
 Output is plain text that reads the same in a terminal and in a CI log: no colours, no box drawing; a live
 status line only where the output is a terminal.
@@ -12,15 +12,31 @@ status line only where the output is a terminal.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn, Protocol, TextIO
 
 from tap_templates.errors import ConfigError
 
 FAILED = 1
+CANCELLED = 1  # the user said no: nothing was changed, and a script running the command must not go on
 USAGE_ERROR = 2
 INTERRUPTED = 130
+
+# How messages name another command: ``tap deploy`` once the installed ``tap`` runs, else the script.
+_STYLE = {"tap": False}
+
+
+def use_tap_names() -> None:
+    """Called by ``tap``: every message that names a command names the installed one."""
+    _STYLE["tap"] = True
+
+
+def command(name: str) -> str:
+    """``tap deploy`` or ``python scripts/deploy.py``, whichever the user is running."""
+    return f"tap {name}" if _STYLE["tap"] else f"python scripts/{name}.py"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -38,6 +54,42 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+# --- paths the user names -----------------------------------------------------------------------------------
+
+
+def writable_folder(path: Path, option: str) -> Path:
+    """Create the folder now (with its parents), so a path under a file or on a read-only file system is one
+    line before any work, not a traceback after it."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".tap-write-check-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot create or write the folder ({exc.strerror or exc})") from None
+    return path
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """Check that the file can be written, before the work that produces it; a file this check had to create
+    is removed again."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder: name a file")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {path.parent} does not exist")
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write it ({exc.strerror or exc})") from None
+    return path
 
 
 # --- tables -----------------------------------------------------------------------------------------------------

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tap_templates import naming, regions
+from tap_templates import naming, regions, shipped
 from tap_templates.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = shipped.folder("config")  # the shipped environments (dev, prod)
+OWN_CONFIG_DIR = Path("config")  # a user's own environments, relative to the working directory
 
 ENV_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PROJECT_NAME = ENV_NAME
@@ -208,20 +209,31 @@ _KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or 
 
 
 def config_path(env: str) -> Path:
-    return CONFIG_DIR / f"{env}.toml"
+    """Without ``--config``: ``config/<env>.toml`` in the working directory (a user's own environment, or an
+    edited copy of a shipped one), else the shipped file."""
+    own = OWN_CONFIG_DIR / f"{env}.toml"
+    return own if own.is_file() else CONFIG_DIR / f"{env}.toml"
+
+
+def environments() -> list[str]:
+    """Every environment ``config_path`` can find: the working directory's and the shipped ones."""
+    return sorted({p.stem for folder in (OWN_CONFIG_DIR, CONFIG_DIR) for p in folder.glob("*.toml")})
 
 
 def load_config(env: str, path: Path | None = None) -> PipelineConfig:
-    """Read ``config/<env>.toml`` (or ``path``) and return a validated config."""
+    """Read ``path``, else ``config_path(env)``, and return a validated config."""
     if not ENV_NAME.match(env or ""):
         raise ConfigError(
             f"environment name {env!r} is not valid: use lowercase letters, digits and single hyphens, "
             "starting with a letter (it becomes part of bucket names)"
         )
     source = path or config_path(env)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"no config file {path}" + (" (it is a folder)" if path.is_dir() else ""))
     if not source.is_file():
-        known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))) or "none"
-        raise ConfigError(f"no config file {source}: create it or pick a shipped env ({known})")
+        known = ", ".join(environments()) or "none"
+        raise ConfigError(f"no config file {OWN_CONFIG_DIR / f'{env}.toml'} in {Path.cwd()} nor a shipped one: "
+                          f"create it, pass --config FILE, or pick one of {known}")
     try:
         raw = tomllib.loads(source.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

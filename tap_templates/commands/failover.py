@@ -9,8 +9,9 @@ warning), turns REGION's on and records the roles as StackSet ProcessingEnabled 
 keep. It is idempotent: run it again to finish a promote that could not reach a region. failback promotes the
 configured primary after a reconcile (default: the last 7 days) finds nothing missing.
 
-Exit codes: 0 done; 1 an operation failed, a failback was refused, or status found no single active region
-or an unreachable one; 2 bad input (one line on stderr), including promoting the region already active.
+Exit codes: 0 done; 1 an operation failed, a failback was refused, the confirmation was declined, or status
+found no single active region or an unreachable one; 2 bad input (one line on stderr), including promoting
+the region already active.
 """
 
 from __future__ import annotations
@@ -78,12 +79,12 @@ def change(args: argparse.Namespace, env: object, target: str, steps: list[failo
         return 0
     if not args.yes and not cli.confirm(f"type the region name ({target}) to go ahead: ", target):
         print("cancelled: nothing was changed")
-        return 0
+        return cli.CANCELLED
     outcome = failover.execute(env, target, steps, print, cli.StatusLine(sys.stdout, only_when_done=True))
     print_roles(outcome)
     if outcome.warnings:
         print(f"{target} is active; {len(outcome.warnings)} step(s) could not reach their region (see WARNING "
-              f"above): run python scripts/failover.py promote {target} --env {args.env} again once it answers")
+              f"above): run {cli.command('failover')} promote {target} --env {args.env} again once it answers")
     else:
         print(f"{target} is the active region of {args.env}")
     return 0
@@ -93,6 +94,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = parser(prog).parse_args(argv)
     if args.command == "status":
         env = options.environment(args)
+        options.require_deployed(env)  # one line when no region has it; a partly deployed one shows its table
         if args.account or args.all_accounts:
             return status_of_accounts(env, accounts.chosen(env, args.account, args.all_accounts), args.role_name)
         rows = failover.status(env)
@@ -161,7 +163,7 @@ def print_discrepancies(report: reconcile.Report, limit: int = 20) -> None:
     for line in found[:limit]:
         print(f"  {line}")
     if len(found) > limit:
-        print(f"  ... and {len(found) - limit} more (python scripts/reconcile.py lists them all)")
+        print(f"  ... and {len(found) - limit} more ({cli.command('reconcile')} lists them all)")
 
 def run(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     return cli.run(options.guarded(lambda a: main(a, prog), prog), argv, prog=prog)

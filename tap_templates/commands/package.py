@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from tap_templates import cli
+from tap_templates import cli, shipped
 from tap_templates.deploy.packaging import DEFAULT_OUT, LOCK_FILE, ROOT, WHEEL_CACHE, build_zip, lock
 from tap_templates.errors import ConfigError
 
 PROG = "package.py"
 
 
-def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
+def parser(prog: str = PROG) -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog=prog, description=__doc__)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="output folder (dist)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"output folder ({DEFAULT_OUT})")
     parser.add_argument("--cache", type=Path, default=WHEEL_CACHE, metavar="DIR",
-                        help="wheel cache folder (.tmp/wheels)")
+                        help=f"wheel cache folder ({WHEEL_CACHE})")
     parser.add_argument("--lock", action="store_true",
-                        help=f"re-resolve the handler extra of setup.cfg and rewrite {LOCK_FILE.name} first")
-    return parser.parse_args(argv)
+                        help=f"re-resolve the handler extra of setup.cfg and rewrite {LOCK_FILE.name} first "
+                             "(in a checkout)")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    args = parse_args(argv, prog)
-    if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(f"--out {args.out} exists and is not a folder")
+    args = parser(prog).parse_args(argv)
+    if args.lock and not shipped.is_checkout():
+        raise ConfigError(f"--lock rewrites handlers/{LOCK_FILE.name} of the repository: run it in a checkout, "
+                          "not with an installed tap-pipeline")
+    cli.writable_folder(args.out, "--out")
+    cli.writable_folder(args.cache, "--cache")
     if args.lock:
         pins = lock(cache=args.cache)
         print(f"locked {len(pins)} packages in {LOCK_FILE.relative_to(ROOT)}")

@@ -64,18 +64,22 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = parser(prog).parse_args(argv)
     since, until = reconcile.window(args.since, args.until)
     env = options.environment(args)
+    options.require_deployed(env)
     report = reconcile.run(env, since, until, sample=args.sample, prefix=args.prefix)
     print_report(report)
     found = report.discrepancies
     if args.backfill:
         plans = reconcile.backfill_plan(report)
-        for p in plans:
-            print(f"{'would send' if args.dry_run else 'send'}: {p.describe()}")
         if args.dry_run:
+            for p in plans:
+                print(f"would backfill: {p.describe()}")
             print(f"dry run: {len(plans)} event(s) not sent")
         else:
-            sent = reconcile.backfill(env, plans)
-            print(f"backfill: {sent} event(s) sent; run reconcile again once they are processed")
+            sent = reconcile.backfill(env, plans,
+                                      lambda p: print(f"backfilled: {p.describe()} (was {p.finding.status})"))
+            queues = ", ".join(sorted({p.region for p in plans})) or "no queue"
+            print(f"backfill: {sent} file(s) sent to the ingest queue of {queues}; run reconcile again once they "
+                  f"are processed")
             found = report.remaining({p.finding.ledger_id for p in plans})
     if found:
         print(f"reconcile: {len(found)} discrepancy(ies)")

@@ -14,35 +14,45 @@ from tap_templates.render import differences, render, write, write_graphs
 PROG = "render.py"
 
 
-def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
+def parser(prog: str = PROG) -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--env", action="append", dest="envs", metavar="ENV",
-                        help="environment to render (config/ENV.toml); repeatable; default dev")
-    parser.add_argument("--all", action="store_true", help="render every environment in config/")
+                        help="environment to render (config/ENV.toml here, else the shipped one); repeatable; "
+                             "default dev")
+    parser.add_argument("--all", action="store_true",
+                        help="render every environment (config/*.toml here and the shipped ones)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="config file to use instead of config/ENV.toml")
     parser.add_argument("--out", type=Path, default=Path("build"), metavar="DIR", help="output folder (build)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when the files in --out differ from what the code renders")
     parser.add_argument("--graph", action="store_true",
                         help="also write a picture of each region: <region>.svg and <region>.mmd (Mermaid)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
+    parser_ = parser(prog)
+    args = parser_.parse_args(argv)
     if args.graph and args.check:
-        parser.error("--graph writes files and --check writes none: use one of them")
+        parser_.error("--graph writes files and --check writes none: use one of them")
     if args.all and args.envs:
-        parser.error("--all and --env exclude each other")
+        parser_.error("--all and --env exclude each other")
     if args.config and (args.all or len(args.envs or []) > 1):
-        parser.error("--config applies to a single --env")
+        parser_.error("--config applies to a single --env")
     if args.all:
-        args.envs = sorted(p.stem for p in config.CONFIG_DIR.glob("*.toml"))
+        args.envs = config.environments()
     args.envs = args.envs or ["dev"]
     return args
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = parse_args(argv, prog)
-    if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(f"--out {args.out} exists and is not a folder")
     configs = [config.load_config(env, args.config) for env in args.envs]
+    if args.check:
+        if args.out.exists() and not args.out.is_dir():
+            raise ConfigError(f"--out {args.out} exists and is not a folder")
+    else:
+        cli.writable_folder(args.out, "--out")
     stale: list[str] = []
     print(f"{'env':<8} {'region':<16} {'role':<10} {'resources':>9} {'bytes':>8}")
     for cfg in configs:

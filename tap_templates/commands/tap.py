@@ -1,6 +1,7 @@
 """``tap``: every command of tap-pipeline under one name, working from any directory once installed.
 
     tap render|diff|deploy|simulate|failover|reconcile|redrive|package|estimate ARGS ...
+    tap completion bash|zsh     # eval "$(tap completion bash)" in ~/.bashrc
     tap --version
 
 Each command is imported only when it runs, so ``tap --version`` and a mistyped command answer at once.
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("tap_templates.commands.simulate", "the whole pipeline on the local emulator, with a report"),
     "package": ("tap_templates.commands.package", "build the handler's Lambda zip"),
     "estimate": ("tap_templates.commands.estimate", "monthly cost and the first limit at a record rate"),
+    "completion": ("tap_templates.commands.completion", "shell completion: eval \"$(tap completion bash)\""),
 }
 
 
@@ -55,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tap: error: unknown command {args[0]!r}; choose from {', '.join(COMMANDS)} (see tap --help)",
               file=sys.stderr)
         return cli.USAGE_ERROR
+    cli.use_tap_names()
     module = importlib.import_module(COMMANDS[args[0]][0])
     return int(module.run(args[1:], prog=f"tap {args[0]}"))
 

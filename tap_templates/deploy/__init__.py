@@ -8,6 +8,7 @@
 - ``plan``: what each StackSet holds and what this deploy changes (read-only);
 - ``stacksets``: creating and updating StackSets and instances, waiting for operations, the summary;
 - ``destroy``: removing an environment and listing what it keeps;
+- ``kept``: what an earlier destroy kept, found before a deploy recreates its names, and ``purge``;
 - ``roles``: the template of the two roles self-managed StackSets need.
 
 Nothing here knows about the emulator: with an endpoint URL the same calls go to moto.

@@ -21,17 +21,21 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
+from tap_templates import shipped
 from tap_templates.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout, or site-packages once installed
 
 HANDLER_DIR = ROOT / "handlers"
 LOCK_FILE = HANDLER_DIR / "requirements.lock"
-SETUP_CFG = ROOT / "setup.cfg"
-WHEEL_CACHE = ROOT / ".tmp" / "wheels"
-DEFAULT_OUT = ROOT / "dist"
+SETUP_CFG = ROOT / "setup.cfg"  # only in a checkout; an install reads the handler extra from its metadata
+WHEEL_CACHE = shipped.cache_dir() / "wheels"
+DEFAULT_OUT = ROOT / "dist" if shipped.is_checkout() else Path("dist")
+DISTRIBUTION = "tap-pipeline"
+_HANDLER_EXTRA = re.compile(r"""\s*;\s*extra\s*==\s*["']handler["']\s*$""")
 
 PYTHON_VERSION = "3.13"
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")  # Lambda's python3.13 runs glibc 2.34
@@ -62,7 +66,10 @@ def canonical(name: str) -> str:
 
 
 def handler_requirements(setup_cfg: Path = SETUP_CFG) -> list[str]:
-    """The ``handler`` extra of setup.cfg: what the function needs beyond the runtime."""
+    """The ``handler`` extra of setup.cfg: what the function needs beyond the runtime. Installed without the
+    checkout, the same extra as the package's metadata states it."""
+    if not setup_cfg.is_file():
+        return installed_handler_requirements()
     parser = configparser.ConfigParser()
     parser.read(setup_cfg, encoding="utf-8")
     try:
@@ -70,6 +77,15 @@ def handler_requirements(setup_cfg: Path = SETUP_CFG) -> list[str]:
     except KeyError:
         raise ConfigError(f"{setup_cfg} has no [options.extras_require] handler extra") from None
     return [line.strip() for line in raw.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def installed_handler_requirements() -> list[str]:
+    try:
+        declared = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        raise ConfigError(f"neither {SETUP_CFG} nor an installed {DISTRIBUTION} states the handler's "
+                          "dependencies") from None
+    return [_HANDLER_EXTRA.sub("", r) for r in declared if _HANDLER_EXTRA.search(r)]
 
 
 def requirement_name(requirement: str) -> str:

@@ -24,5 +24,6 @@ The local pipeline (``pipeline.start`` yields a ``LocalPipeline``): ``deployment
 ``container`` (the Lambda container running the real handler), ``poller`` (the SQS event source mapping,
 time passing for retries and leases), ``uploads`` (objects and their S3 events), ``replication`` (S3 and
 global-table replication), ``state`` (reading and emptying what the pipeline holds), ``report``,
-``inputs`` and ``simulate`` (what ``scripts/simulate.py`` runs and prints).
+``inputs`` and ``simulate`` (what ``scripts/simulate.py`` runs and prints), ``output`` (its tables written to a
+JSON Lines or HTML file).
 """

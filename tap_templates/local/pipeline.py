@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tap_templates import cli
 from tap_templates.config import PipelineConfig
-from tap_templates.deploy import artifacts, manifest, plan, stacksets, targets
+from tap_templates.deploy import artifacts, kept, manifest, plan, stacksets, targets
 from tap_templates.deploy.aws import Aws, connect
 from tap_templates.local import state, uploads
 from tap_templates.local.container import Container, restore_env
@@ -132,8 +133,8 @@ def handler_zip(target: Path) -> tuple[Path, str]:
 
 
 def deploy_pipeline(cfg: PipelineConfig, aws: Aws, work_dir: Path) -> dict[str, dict[str, Any]]:
-    """The deploy script's steps (roles, manifest check, artifacts, StackSets in order), then what the
-    emulator skipped; returns each region's template."""
+    """The deploy script's steps (roles, manifest check, what an earlier destroy kept, artifacts, StackSets in
+    order), then what the emulator skipped; returns each region's template."""
     rendering = render(cfg)
     stacksets.deploy_roles(cfg, aws, rendering.roles, poll_seconds=0.05)
     manifest.check_manifest(cfg, rendering)
@@ -142,6 +143,10 @@ def deploy_pipeline(cfg: PipelineConfig, aws: Aws, work_dir: Path) -> dict[str, 
     zip_path, code_sha = handler_zip(work_dir / "handler.zip")
     code = zip_path.read_bytes()
     plans = plan.plan(cfg, aws, rendering, code_sha, chosen)
+    in_the_way = kept.blocking(rendering, aws, plans)  # on a long-running emulator server, after a destroy
+    if in_the_way:
+        raise kept.refusal(cfg, in_the_way, f"{cli.command('deploy')} purge --env {cfg.environment}"
+                                            + (f" --endpoint-url {aws.endpoint_url}" if aws.endpoint_url else ""))
     who = artifacts.readers(aws, chosen)
     for p in plans:
         artifacts.upload_artifacts(aws, p.where, p.template, code, who)

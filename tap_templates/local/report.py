@@ -1,6 +1,6 @@
 """What a local run reports: per drained file (``FileReport``), per drain (``DrainReport``), per input file
-(``Accounting``: is every record somewhere?), per region (``RegionSummary``), and the tables
-``scripts/simulate.py`` prints.
+(``Accounting``: is every record somewhere?), per region (``RegionSummary``), the rejected records and why
+(``Rejection``), and the tables ``scripts/simulate.py`` prints (``local/output.py`` writes them to a file).
 
 Counts come from the table, the ledger and the DLQ after the fact, never from the handler's return value.
 """
@@ -8,6 +8,7 @@ Counts come from the table, the ledger and the DLQ after the fact, never from th
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -41,6 +42,7 @@ class FileReport:
     deliveries: int = 0
     duplicate_deliveries: int = 0
     attempts: int = 0
+    duplicate_of: str | None = None  # a re-upload of identical bytes: the ledger ID of the version processed
 
     @property
     def records(self) -> int:
@@ -100,7 +102,8 @@ def describe(files: list[FileReport], items: list[dict[str, Any]], letters: list
             file.ledger_rejected = int(ledger.get("rejected", {}).get("N", 0))
             file.attempts = int(ledger.get("attempts", {}).get("N", 0))
         # A re-upload of identical bytes stores nothing of its own: its records are the original version's.
-        source = ledger.get("duplicateOf", {}).get("S", lid) if ledger is not None else lid
+        file.duplicate_of = ledger.get("duplicateOf", {}).get("S") if ledger is not None else None
+        source = file.duplicate_of or lid
         mine = [i for i in items if i.get("sourceFile", {}).get("S") == source and "processingStatus" in i]
         file.processed = sum(i["processingStatus"]["S"] == "PROCESSED" for i in mine)
         file.rejected = sum(i["processingStatus"]["S"] == "REJECTED" for i in mine)
@@ -161,18 +164,87 @@ class RegionSummary:
     ledger_files: int
 
 
+_QUOTED = re.compile(r"'[^']*'")
+_NUMBER = re.compile(r"(?<!ISO )\b\d+\b")
+
+
+def reason_of(message: str) -> str:
+    """A message without the values it quotes: ``'yesterday' is not an ISO 8601 date-time`` and ``'x' is not
+    ...`` are one reason."""
+    return _NUMBER.sub("N", _QUOTED.sub("'...'", message, count=1))
+
+
+@dataclass
+class Reason:
+    """Why records were rejected: a field and a message, how many records, and the first one."""
+
+    field: str
+    message: str
+    records: int
+    example: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejected record as its item in the table states it: where in its file, and every problem found."""
+
+    where: str  # "line 3" (JSON Lines, CSV) or "element 2" (a JSON array, 0-based as the item stores it)
+    errors: tuple[tuple[str, str], ...]  # (field, message)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Rejection:
+        if "sourceLine" in item:
+            where = f"line {item['sourceLine']['N']}"
+        elif "sourceIndex" in item:
+            where = f"element {item['sourceIndex']['N']}"
+        else:
+            where = "?"
+        errors = tuple((e["M"].get("field", {}).get("S", ""), e["M"].get("message", {}).get("S", ""))
+                       for e in item.get("errors", {}).get("L", []))
+        return cls(where, errors)
+
+    def describe(self) -> str:
+        return f"{self.where}: " + "; ".join(f"{field or '(record)'}: {message}" for field, message in self.errors)
+
+
 @dataclass
 class RunResult:
-    """What a run did: the primary's drain, each input's accounting, each region's state, replicas."""
+    """What a run did: the primary's drain, each input's accounting, each region's state, replicas; the rejected
+    records of each file (by its ledger ID, sorted by position) and, for re-uploads of identical bytes, which
+    object version they duplicate."""
 
     drain: DrainReport
     files: list[Accounting]
     regions: list[RegionSummary]
     replicated: int
+    rejections: dict[str, list[Rejection]] = field(default_factory=dict)
+    originals: dict[str, str] = field(default_factory=dict)  # ledger ID -> "key version V"
 
     @property
     def unaccounted(self) -> int:
         return sum(abs(a.unaccounted) for a in self.files if a.unaccounted is not None)
+
+    def rejected_of(self, a: Accounting) -> list[Rejection]:
+        """This input's own rejected records (none for a duplicate: its records are the original's)."""
+        f = a.file
+        if f is None or f.duplicate_of:
+            return []
+        return self.rejections.get(ledger_id(f.key, f.version_id, f.etag), [])
+
+    def reasons(self) -> list[Reason]:
+        """The rejected records of the run's files counted by reason (field and message, the values in the
+        message left out), most frequent first, each with its first example."""
+        found: dict[tuple[str, str], Reason] = {}
+        for a in self.files:
+            for r in self.rejected_of(a):
+                for field_name, message in dict.fromkeys(r.errors):
+                    key = (field_name, reason_of(message))
+                    if key in found:
+                        found[key].records += 1
+                    else:
+                        found[key] = Reason(field_name, key[1], 1, f"{a.input.key} {r.where}")
+        return sorted(found.values(), key=lambda x: (-x.records, x.field, x.message))
+
 
 
 # --- the printed tables ------------------------------------------------------------------------------------
@@ -185,25 +257,61 @@ def table(rows: Sequence[Sequence[str]], out: TextIO, right: Sequence[int] = ())
         print("  ".join(cells).rstrip(), file=out)
 
 
-def print_files(result: RunResult, out: TextIO) -> None:
-    rows = [("file", "records", "processed", "rejected", "status", "DLQ reason", "note")]
+FILE_HEADER = ("file", "records", "processed", "rejected", "status", "DLQ reason", "note")
+REGION_HEADER = ("region", "role", "event source", "queue", "DLQ", "processed", "rejected", "files in ledger")
+REJECTED_SHOWN = 3  # rejected records listed per file
+
+
+def note_of(a: Accounting, result: RunResult) -> str:
+    f = a.file
+    notes = [a.note if a.unaccounted is None or not a.note else f"UNACCOUNTED {a.unaccounted}: {a.note}"]
+    if f is not None and f.duplicate_of:
+        original = result.originals.get(f.duplicate_of, "an earlier version")
+        notes.append(f"duplicate of {original} (identical bytes): nothing stored again, counts are the original's")
+    if not a.input.notified:
+        notes.append("event sent by the simulation (the bucket's filter skips this suffix)")
+    return "; ".join(filter(None, notes))
+
+
+def file_rows(result: RunResult) -> list[tuple[str, ...]]:
+    rows = []
     for a in result.files:
         f = a.file
-        note = a.note if a.unaccounted is None or not a.note else f"UNACCOUNTED {a.unaccounted}: {a.note}"
-        if not a.input.notified:
-            note = "; ".join(filter(None, [note, "event sent by the simulation (the bucket's filter skips this "
-                                                 "suffix)"]))
         rows.append((a.input.key, "-" if a.input.expected is None else str(a.input.expected),
                      str(f.processed) if f else "-", str(f.rejected) if f else "-",
-                     f.status if f else "NOT DELIVERED", (f.dlq_reason or "") if f else "", note))
-    table(rows, out, right=(1, 2, 3))
+                     f.status if f else "NOT DELIVERED", (f.dlq_reason or "") if f else "", note_of(a, result)))
+    return rows
+
+
+def region_rows(result: RunResult) -> list[tuple[str, ...]]:
+    return [(r.region, r.role, r.mapping_state, str(r.queue), str(r.dead_letters), str(r.processed),
+             str(r.rejected), str(r.ledger_files)) for r in result.regions]
+
+
+def print_files(result: RunResult, out: TextIO) -> None:
+    table([FILE_HEADER, *file_rows(result)], out, right=(1, 2, 3))
+
+
+def print_rejections(result: RunResult, out: TextIO) -> None:
+    """Why records were rejected: a count per problem (field and message), then the first few per file."""
+    reasons = result.reasons()
+    if not reasons:
+        return
+    print("\nrejected records by reason (a record with several problems counts under each):", file=out)
+    table([("records", "field", "reason", "first one"),
+           *((str(r.records), r.field or "(record)", r.message, r.example) for r in reasons)], out, right=(0,))
+    print(f"\nthe first {REJECTED_SHOWN} rejected records of each file (all of them are in the table, with "
+          f"processingStatus REJECTED):", file=out)
+    for a in result.files:
+        rejected = result.rejected_of(a)
+        for r in rejected[:REJECTED_SHOWN]:
+            print(f"  {a.input.key} {r.describe()}", file=out)
+        if len(rejected) > REJECTED_SHOWN:
+            print(f"  {a.input.key}: ... and {len(rejected) - REJECTED_SHOWN} more", file=out)
 
 
 def print_regions(result: RunResult, out: TextIO) -> None:
-    rows = [("region", "role", "event source", "queue", "DLQ", "processed", "rejected", "files in ledger")]
-    rows += [(r.region, r.role, r.mapping_state, str(r.queue), str(r.dead_letters), str(r.processed),
-              str(r.rejected), str(r.ledger_files)) for r in result.regions]
-    table(rows, out, right=(3, 4, 5, 6, 7))
+    table([REGION_HEADER, *region_rows(result)], out, right=(3, 4, 5, 6, 7))
 
 
 def print_run(cfg: PipelineConfig, result: RunResult, out: TextIO) -> None:
@@ -213,13 +321,21 @@ def print_run(cfg: PipelineConfig, result: RunResult, out: TextIO) -> None:
           f"{d.messages_retried} retried, {d.messages_left} left in the queue; {result.replicated} object(s) "
           f"replicated to {', '.join(cfg.secondary_regions)}\n", file=out)
     print_files(result, out)
+    print_rejections(result, out)
     print(file=out)
     print_regions(result, out)
     print("(queue: notifications waiting; a passive secondary keeps its replicas' until a failover enables it)",
           file=out)
+    print(f"\n{total(result)}", file=out)
+
+
+def total(result: RunResult) -> str:
     done = [a for a in result.files if a.file and a.file.status == "COMPLETED"]
     failed = [a for a in result.files if a.file and a.file.status in ("FAILED", "DEAD_LETTERED")]
-    print(f"\ntotal: {len(result.files)} file(s); {len(done)} completed with "
-          f"{sum(a.input.expected or 0 for a in done)} record(s): {sum(a.file.processed for a in done)} processed, "
-          f"{sum(a.file.rejected for a in done)} rejected; {len(failed)} failed whole (DLQ), after writing "
-          f"{sum(a.file.records for a in failed)} item(s); unaccounted records: {result.unaccounted}", file=out)
+    duplicates = sum(bool(a.file.duplicate_of) for a in done)
+    return (f"total: {len(result.files)} file(s); {len(done)} completed with "
+            f"{sum(a.input.expected or 0 for a in done)} record(s): {sum(a.file.processed for a in done)} processed, "
+            f"{sum(a.file.rejected for a in done)} rejected"
+            + (f" ({duplicates} of them re-uploads of identical bytes, stored once)" if duplicates else "")
+            + f"; {len(failed)} failed whole (DLQ), after writing {sum(a.file.records for a in failed)} item(s); "
+            f"unaccounted records: {result.unaccounted}")

@@ -10,7 +10,7 @@ from tap_templates import regions
 from tap_templates.local import state
 from tap_templates.local.inputs import InputFile
 from tap_templates.local.pipeline import LocalPipeline
-from tap_templates.local.report import RegionSummary, RunResult, account
+from tap_templates.local.report import RegionSummary, Rejection, RunResult, account
 
 
 def summarize_region(pipeline: LocalPipeline, region: str) -> RegionSummary:
@@ -37,4 +37,22 @@ def run(pipeline: LocalPipeline, inputs: Sequence[InputFile]) -> RunResult:
     replicated = pipeline.replicate()
     by_version = {(f.key, f.version_id or "null"): f for f in report.files}
     files = [account(item, by_version.get((item.key, versions[item.key]))) for item in inputs]
-    return RunResult(report, files, [summarize_region(pipeline, r) for r in pipeline.cfg.regions], replicated)
+    result = RunResult(report, files, [summarize_region(pipeline, r) for r in pipeline.cfg.regions], replicated)
+    explain(pipeline, result)
+    return result
+
+
+def explain(pipeline: LocalPipeline, result: RunResult) -> None:
+    """Why: each file's rejected records (position and errors), and which version each re-upload duplicates."""
+    primary = pipeline.cfg.primary_region
+    if any(a.file and a.file.rejected for a in result.files):
+        for item in state.rejected_items(pipeline, primary):
+            result.rejections.setdefault(item["sourceFile"]["S"], []).append(Rejection.from_item(item))
+        for found in result.rejections.values():
+            found.sort(key=lambda r: (r.where.split()[0], int(r.where.split()[-1]) if r.where != "?" else 0))
+    for a in result.files:
+        original = a.file.duplicate_of if a.file else None
+        if original and original not in result.originals:
+            item = state.ledger_item(pipeline, primary, original) or {}
+            result.originals[original] = (f"{item.get('objectKey', {}).get('S', '?')} version "
+                                          f"{item.get('versionId', {}).get('S', '?')}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from handlers.contracts import RETRIES_EXHAUSTED
+from handlers.contracts import RETRIES_EXHAUSTED, ledger_key
 from tap_templates.local.deployment import Deployment
 
 ItemKey = tuple[str, str]  # recordId, timestamp
@@ -33,6 +33,25 @@ def summary_scan(d: Deployment, region: str) -> list[dict[str, Any]]:
             ExpressionAttributeNames=_SUMMARY):
         found += page["Items"]
     return found
+
+
+def rejected_items(d: Deployment, region: str) -> list[dict[str, Any]]:
+    """Every REJECTED record of the region's table, with what the report shows of it: its file (``sourceFile``),
+    where in the file (``sourceLine`` or ``sourceIndex``) and its ``errors`` (field and message)."""
+    names = {"#f": "sourceFile", "#l": "sourceLine", "#i": "sourceIndex", "#e": "errors", "#p": "processingStatus"}
+    found = []
+    for page in d.client("dynamodb", region).get_paginator("scan").paginate(
+            TableName=d.table, ConsistentRead=True, ProjectionExpression="#f, #l, #i, #e",
+            FilterExpression="#p = :rejected", ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":rejected": {"S": "REJECTED"}}):
+        found += page["Items"]
+    return found
+
+
+def ledger_item(d: Deployment, region: str, lid: str) -> dict[str, Any] | None:
+    """One file's ledger item (``handlers.contracts.ledger_key``), or None."""
+    return d.client("dynamodb", region).get_item(TableName=d.table, Key=ledger_key(lid),
+                                                 ConsistentRead=True).get("Item")
 
 
 def dead_letters(d: Deployment, region: str) -> list[dict[str, Any]]:

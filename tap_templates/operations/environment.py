@@ -29,7 +29,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from tap_templates import naming, regions
+from tap_templates import cli, naming, regions
 from tap_templates.config import PipelineConfig
 from tap_templates.deploy import plan, stacksets
 from tap_templates.deploy.aws import Aws, credentials_session
@@ -166,11 +166,12 @@ class Environment:
             deployed = plan.read_deployed(self.administrator, self.stack_set(region), region)
         if deployed is None:
             raise ConfigError(f"StackSet {self.stack_set(region)} does not exist in {region}: deploy the environment "
-                              f"first (python scripts/deploy.py --env {self.cfg.environment})")
+                              f"first ({cli.command('deploy')} --env {self.cfg.environment})")
         for instance in deployed.instances:
             if instance.account == self.account and instance.region == region:
                 return deployed, instance
-        raise ConfigError(f"StackSet {self.stack_set(region)} has no instance in account {self.account}")
+        raise ConfigError(f"StackSet {self.stack_set(region)} has no instance in account {self.account}: deploy "
+                          f"to this account first ({cli.command('deploy')} --env {self.cfg.environment})")
 
     def recorded(self, region: str) -> Recorded:
         """The instance override if any, else the StackSet's value, else the template's default by role."""

@@ -19,6 +19,7 @@ unless a reconcile over the outage finds nothing missing and the table replicas 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -142,7 +143,7 @@ def health_cell(env: Environment, region: str) -> Cell:
     except ConfigError as exc:
         return Cell.na(str(exc))
     if not check_id:
-        return Cell.na("the stack has no RegionHealthCheckId output (no health checks in this template)")
+        return Cell.na(_no_health_output(env, region))
     try:
         value = latest_metric(env, ROUTE53_REGION, "AWS/Route53", "HealthCheckStatus", {"HealthCheckId": check_id},
                               "Minimum")
@@ -164,6 +165,23 @@ def health_cell(env: Environment, region: str) -> Cell:
     if failing:
         return Cell(f"UNHEALTHY ({len(failing)}/{len(children)} checks failing)")
     return Cell(f"healthy ({len(children)} checks)")
+
+
+def _no_health_output(env: Environment, region: str) -> str:
+    """Why the output is missing: the template has no health checks, or the stack disagrees with its template
+    (which, on the emulator, is moto's known gap: it drops the output after a parameter update)."""
+    try:
+        deployed, _ = env.instance(region)
+        declared = "RegionHealthCheckId" in json.loads(deployed.template_body or "{}").get("Outputs", {})
+    except (ConfigError, Unreachable, ValueError):
+        declared = False
+    if not declared:
+        return "the stack has no RegionHealthCheckId output (no health checks in this template)"
+    if env.aws.endpoint_url:
+        return ("the template declares RegionHealthCheckId but the stack has no such output: the emulator's gap "
+                "(moto drops it after a parameter update, e.g. a promote); AWS keeps it")
+    return ("the template declares RegionHealthCheckId but the stack has no such output: the stack is out of step "
+            "with its template (see its status and events in the CloudFormation console)")
 
 
 def _replication_cells(env: Environment, region: str, active: str | None) -> tuple[Cell, Cell]:

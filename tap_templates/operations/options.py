@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tap_templates import cli
 from tap_templates.config import PipelineConfig, load_config
 from tap_templates.deploy import stacksets
+from tap_templates.errors import ConfigError
 from tap_templates.operations.environment import Environment, OperationError, Unreachable, connect
 
 FAILED = cli.FAILED
@@ -43,6 +44,32 @@ def environment(args: argparse.Namespace, check: Callable[[PipelineConfig], obje
     if confirming is not None:
         cli.require_terminal(args.yes, confirming, args.dry_run)
     return connect(cfg, args.profile, args.endpoint_url)
+
+
+def require_deployed(env: Environment, regions: Sequence[str] | None = None) -> None:
+    """One line instead of the raw AWS errors of reading a bucket or queue that is not there (``NoSuchBucket``,
+    ``NonExistentQueue``): every region named (default: at least one of the environment's) must have this
+    account's stack instance. An unreachable region is not held against the environment: the tools must work
+    while one is down."""
+    wanted = list(regions or env.cfg.regions)
+    missing: list[ConfigError] = []
+    for region in wanted:
+        try:
+            env.instance(region)
+        except Unreachable:
+            continue
+        except ConfigError as exc:
+            missing.append(exc)
+            continue
+        if regions is None:
+            return
+    if regions is not None and missing:
+        raise missing[0]
+    if len(missing) == len(wanted):
+        cfg = env.cfg
+        raise ConfigError(f"{cfg.project}-{cfg.environment} is not deployed in account {env.account} (no stack "
+                          f"instance in {', '.join(wanted)}): deploy the environment first "
+                          f"({cli.command('deploy')} --env {cfg.environment})")
 
 
 def guarded(main: Callable[[Sequence[str] | None], int], prog: str) -> Callable[[Sequence[str] | None], int]:

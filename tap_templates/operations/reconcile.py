@@ -24,7 +24,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,8 +319,10 @@ def backfill_plan(report: Report) -> list[Backfill]:
     return plans
 
 
-def backfill(env: Environment, plans: list[Backfill]) -> int:
-    """Send the events, ten per call; returns how many were sent (a failed send raises ``OperationError``)."""
+def backfill(env: Environment, plans: list[Backfill],
+             on_sent: Callable[[Backfill], None] = lambda plan: None) -> int:
+    """Send the events, ten per call, reporting each one sent; returns how many were sent (a failed send raises
+    ``OperationError`` after reporting the ones sent before it)."""
     sent = 0
     by_region: dict[str, list[Backfill]] = {}
     for p in plans:
@@ -335,6 +337,8 @@ def backfill(env: Environment, plans: list[Backfill]) -> int:
                        for i, p in enumerate(batch)]
             with reaching(region):
                 response = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+            for success in response.get("Successful", []):
+                on_sent(batch[int(success["Id"])])
             if response.get("Failed"):
                 failed = response["Failed"][0]
                 raise OperationError(f"backfill to {region} failed after {sent + len(response.get('Successful', []))}"

@@ -9,9 +9,11 @@ A region's DLQ holds two kinds of message (``handlers.failures`` describes the f
 - messages SQS moved after ``maxReceiveCount`` receives (the original S3 event, no ``reason`` attribute):
   reason ``RETRIES_EXHAUSTED`` here; the body goes back as it is, and the handler resumes from the ledger.
 
-``INVALID_NOTIFICATION`` letters are never redriven: their body is not an S3 event, and sending it again would
-fail again (inspect and delete them by hand). A message is deleted from the DLQ only after its copy was sent;
-messages left in the DLQ (other reasons, over ``--max``, a dry run) are made visible again at the end.
+Which reasons move is the caller's choice (the command moves ``TRANSIENT_REASONS`` by default and asks before
+``PERMANENT_REASONS``). ``INVALID_NOTIFICATION`` letters are never redriven: their body is not an S3 event, and
+sending it again would fail again (inspect and delete them by hand). A message is deleted from the DLQ only
+after its copy was sent; messages left in the DLQ (other reasons, over ``--max``, a dry run) are made visible
+again at the end.
 Counting by reason needs receiving (SQS cannot filter by attribute), so a dry run, too, hides the DLQ's
 messages for the seconds it takes.
 """
@@ -30,6 +32,7 @@ from handlers.contracts import (
     DEAD_LETTER_SCHEMA_VERSION,
     REASON_ATTRIBUTE,
     RETRIES_EXHAUSTED,
+    TRANSIENT_REASONS,
     LedgerStatus,
     Reason,
     ledger_key,
@@ -38,6 +41,9 @@ from handlers.contracts import (
 from tap_templates.operations.environment import Environment, OperationError, error_code, reaching
 
 REASONS = frozenset({*Reason, RETRIES_EXHAUSTED})
+# The object's own bytes are the problem: a redrive gives the same outcome unless the handler or its settings
+# changed, so these move only when asked for (``TRANSIENT_REASONS`` move by default).
+PERMANENT_REASONS = REASONS - TRANSIENT_REASONS - {Reason.INVALID_NOTIFICATION}
 VISIBILITY_SECONDS = 300
 RECEIVE_MAX = 10
 

@@ -22,9 +22,16 @@ NOWHERE = ("--endpoint-url", "http://127.0.0.1:9")
     (["roles", "--env", "dev", "--administrator-account", "1", *NOWHERE], None, "account ID '1' is not 12 digits"),
     (["--env", "dev", "--endpoint-url", "localhost:5000"], None, "is not an http(s) URL"),
     (["--env", "dev", *NOWHERE], subprocess_env(AWS_MAX_ATTEMPTS="1"), "cannot reach AWS to check the credentials"),
-    (["--bogus"], None, "unrecognized arguments"),
+    (["--env", "dev", "--bogus"], None, "unrecognized arguments"),
+    (["--code-zip", "x.zip"], None, "the following arguments are required: --env"),
+    (["destroy", "--yes"], None, "the following arguments are required: --env"),
+    (["roles"], None, "the following arguments are required: --env"),
+    (["purge"], None, "the following arguments are required: --env"),
+    (["destroy", "--env", "dev", *NOWHERE], None, "destroy tap-dev: no terminal to ask for confirmation on"),
+    (["purge", "--env", "dev", *NOWHERE], None, "purge tap-dev: no terminal to ask for confirmation on"),
 ], ids=["no-credentials", "unknown-env", "short-account", "letters-account", "bad-env-name", "bad-admin-account",
-        "bad-endpoint", "unreachable", "unknown-flag"])
+        "bad-endpoint", "unreachable", "unknown-flag", "deploy-without-env", "destroy-without-env", "roles-without-env",
+        "purge-without-env", "destroy-without-terminal", "purge-without-terminal"])
 def test_bad_input_is_one_line_and_exit_2(args, env, expected):
     result = run_script(*args, env=env)
     assert result.code == 2, result
@@ -47,7 +54,7 @@ def test_help_lists_the_commands():
 
 
 def test_missing_stackset_roles_are_one_line(server, code_zip):
-    result = run_script("--env", "dev", "--endpoint-url", server, "--code-zip", str(code_zip[0]))
+    result = run_script("--env", "dev", "--endpoint-url", server, "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 2
     line = one_line(result)
     assert "StackSet role tap-dev-stackset-administration not found" in line

@@ -48,7 +48,7 @@ def with_memory(tmp_path, memory_mb: int):
 def deployed(aws, cli, code_zip):
     """Roles, then a first deploy of dev to this account in both regions."""
     assert cli("roles", "--env", "dev").code == 0
-    result = cli("--env", "dev", "--code-zip", str(code_zip[0]))
+    result = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 0, result.err
     return result
 
@@ -58,7 +58,7 @@ def test_prod_deploys_too(aws, cli, code_zip):
     Config rules need a configuration recorder in the account, which the pre-flight checks."""
     record_configuration(aws)
     assert cli("roles", "--env", "prod").code == 0
-    result = cli("--env", "prod", "--code-zip", str(code_zip[0]))
+    result = cli("--env", "prod", "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 0, result.err
     assert_pipeline_resources(aws, load_config("prod"))
 
@@ -76,16 +76,17 @@ def test_fresh_deploy_creates_the_pipeline_in_both_regions(deployed, aws):
 
 
 def test_a_second_deploy_changes_nothing_and_says_so(deployed, aws, cli, code_zip):
-    result = cli("--env", "dev", "--code-zip", str(code_zip[0]))
+    result = cli("--env", "dev", "--code-zip", str(code_zip[0]))  # nothing to confirm: no --yes needed
     assert result.code == 0, result.err
     assert "nothing to deploy: every StackSet and instance is up to date" in result.out
-    assert "already there" in result.out and "uploaded" not in result.out
+    assert "artifacts us-" not in result.out, "nothing to deploy, nothing uploaded"
     for region in REGIONS:
         assert len(stack_set_operations(aws, region)) == 1, "no new operation ran"
 
 
 def test_a_config_change_becomes_an_update_of_every_instance(deployed, aws, cli, code_zip, tmp_path):
-    result = cli("--env", "dev", "--config", str(with_memory(tmp_path, 2048)), "--code-zip", str(code_zip[0]))
+    result = cli("--env", "dev", "--config", str(with_memory(tmp_path, 2048)), "--code-zip", str(code_zip[0]),
+                 "--yes")
     assert result.code == 0, result.err
     assert "update StackSet and its 1 instance(s): template" in result.out
     for region in REGIONS:
@@ -98,7 +99,8 @@ def test_a_deploy_keeps_an_instance_override_made_by_failover(deployed, aws, cli
     secondary = CFG.secondary_regions[0]
     stacksets.set_overrides(CFG, connect(secondary), secondary, [ACCOUNT], {"ProcessingEnabled": "true"},
                          lambda progress: None)
-    result = cli("--env", "dev", "--config", str(with_memory(tmp_path, 1536)), "--code-zip", str(code_zip[0]))
+    result = cli("--env", "dev", "--config", str(with_memory(tmp_path, 1536)), "--code-zip", str(code_zip[0]),
+                 "--yes")
     assert result.code == 0, result.err
     assert f"keeps the overrides of {ACCOUNT}: ProcessingEnabled=true" in result.out
     cf = aws.client("cloudformation", region_name=secondary)
@@ -175,29 +177,36 @@ def test_dry_run_on_an_empty_account_creates_nothing(aws, cli, code_zip):
 
 
 def test_a_failing_instance_is_reported_with_its_reason_and_stops_the_deploy(aws, cli, code_zip):
+    """A name taken by something that is not data the deploy knows to look for (a log group, not retained):
+    the StackSet operation itself fails, and the deploy says why and stops."""
     assert cli("roles", "--env", "dev").code == 0
     secondary = CFG.secondary_regions[0]
-    taken = resolved(naming.access_log_bucket(CFG, secondary))
-    s3 = aws.client("s3", region_name=secondary)
-    s3.create_bucket(Bucket=taken, CreateBucketConfiguration={"LocationConstraint": secondary})
-    result = cli("--env", "dev", "--code-zip", str(code_zip[0]))
+    logs = aws.client("logs", region_name=secondary)
+    logs.create_log_group(logGroupName=naming.function_log_group(CFG))
+    result = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 1
     assert f"tap-dev-{secondary}: create instances FAILED" in result.err
-    assert f"{ACCOUNT} {secondary} FAILED: BucketAlreadyExists" in result.err
+    assert f"{ACCOUNT} {secondary} FAILED: 400: The specified log group already exists" in result.err
     assert "Traceback" not in result.err
     primary = aws.client("cloudformation", region_name=CFG.primary_region)
     with pytest.raises(ClientError, match="StackSetNotFound"):
         primary.describe_stack_set(StackSetName=naming.stack_set(CFG, CFG.primary_region))
 
-    s3.delete_bucket(Bucket=taken)
-    retry = cli("--env", "dev", "--code-zip", str(code_zip[0]))
+    logs.delete_log_group(logGroupName=naming.function_log_group(CFG))
+    # What the emulator cannot show: on AWS the rollback of a failed first create deletes the resources it
+    # created, RetainExceptOnCreate ones included; moto keeps those (the buckets made before the log group
+    # failed), which the retry would rightly refuse as kept. They are removed here as AWS would have.
+    s3 = aws.client("s3", region_name=secondary)
+    for name in (naming.ingest_bucket(CFG, secondary), naming.access_log_bucket(CFG, secondary)):
+        s3.delete_bucket(Bucket=resolved(name))
+    retry = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes")
     assert retry.code == 0, retry.err
     assert f"retry instance(s) not current in {ACCOUNT}" in retry.out
     assert_pipeline_resources(aws, CFG)
 
 
 def test_missing_stackset_roles_are_one_line_pointing_at_the_roles_template(aws, cli, code_zip):
-    result = cli("--env", "dev", "--code-zip", str(code_zip[0]))
+    result = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 2
     line = one_line(result)
     assert "tap-dev-stackset-administration not found" in line and "build/dev/stackset-roles.json" in line
@@ -224,3 +233,5 @@ def test_destroy_removes_the_stacksets_and_lists_what_it_kept(deployed, aws, cli
         assert key["Enabled"], "the retained key still decrypts the retained data"
         aws.client("dynamodb", region_name=region).describe_table(TableName=naming.table(CFG))
     assert f"us-east-1  {ACCOUNT}  AWS::DynamoDB::GlobalTable  {naming.table(CFG)}" in result.out
+    assert result.out.rstrip().endswith("delete them and their data with `python scripts/deploy.py purge --env dev`, "
+                                        "or see the README, 'Coming back after destroy', to keep the data")

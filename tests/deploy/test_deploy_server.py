@@ -32,7 +32,7 @@ def test_deploy_noop_and_update_over_http(server, code_zip, tmp_path):
     iam = session.client("iam", region_name="us-east-1", endpoint_url=server)
     assert iam.get_role(RoleName=naming.stackset_execution_role(CFG))["Role"]["RoleName"]
 
-    first = run_script("--env", "dev", *endpoint, "--code-zip", str(zip_path))
+    first = run_script("--env", "dev", *endpoint, "--code-zip", str(zip_path), "--yes")
     assert first.code == 0, first.err
     assert_pipeline_resources(session, CFG, endpoint_url=server)
     for region in REGIONS:
@@ -40,13 +40,13 @@ def test_deploy_noop_and_update_over_http(server, code_zip, tmp_path):
         assert params["CodeKey"] == f"code/{zip_sha}.zip"
         assert params["CodeBucket"] == resolved(naming.artifacts_bucket(CFG, region))
 
-    second = run_script("--env", "dev", *endpoint, "--code-zip", str(zip_path))
+    second = run_script("--env", "dev", *endpoint, "--code-zip", str(zip_path))  # no change: no --yes needed
     assert second.code == 0, second.err
     assert "nothing to deploy: every StackSet and instance is up to date" in second.out
 
     config = tmp_path / "dev.toml"
     config.write_text((ROOT / "config" / "dev.toml").read_text().replace("memory_mb = 1024", "memory_mb = 3008"))
-    third = run_script("--env", "dev", "--config", str(config), *endpoint, "--code-zip", str(zip_path))
+    third = run_script("--env", "dev", "--config", str(config), *endpoint, "--code-zip", str(zip_path), "--yes")
     assert third.code == 0, third.err
     assert "update StackSet and its 1 instance(s): template" in third.out
     for region in REGIONS:
@@ -62,11 +62,10 @@ def test_failed_instance_over_http_exits_1_with_its_reason(server, code_zip):
     endpoint = ("--endpoint-url", server)
     assert run_script("roles", "--env", "dev", *endpoint).code == 0
     secondary = CFG.secondary_regions[0]
-    taken = resolved(naming.access_log_bucket(CFG, secondary))
-    server_session().client("s3", region_name=secondary, endpoint_url=server).create_bucket(
-        Bucket=taken, CreateBucketConfiguration={"LocationConstraint": secondary})
-    result = run_script("--env", "dev", *endpoint, "--code-zip", str(code_zip[0]))
+    server_session().client("logs", region_name=secondary, endpoint_url=server).create_log_group(
+        logGroupName=naming.function_log_group(CFG))
+    result = run_script("--env", "dev", *endpoint, "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 1
     assert result.err.splitlines()[0] == f"tap-dev-{secondary}: create instances FAILED"
-    assert f"{ACCOUNT} {secondary} FAILED: BucketAlreadyExists" in result.err
+    assert f"{ACCOUNT} {secondary} FAILED: 400: The specified log group already exists" in result.err
     assert "Traceback" not in result.err

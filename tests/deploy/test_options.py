@@ -26,7 +26,7 @@ def config_with(tmp_path, extra: str):
 def test_the_packaged_zip_is_built_and_deployed_by_default(aws, cli, tmp_path):
     _, expected_sha = packaging.build_zip(tmp_path)
     assert cli("roles", "--env", "dev").code == 0
-    result = cli("--env", "dev")
+    result = cli("--env", "dev", "--yes")
     assert result.code == 0, result.err
     for region in REGIONS:
         stack = instance_stack(aws, f"tap-dev-{region}", region)
@@ -54,7 +54,7 @@ def test_service_managed_targets_organizational_units(aws, cli, code_zip, tmp_pa
 def test_operation_preferences_stacksets_would_reject_are_one_line(aws, cli, code_zip, tmp_path):
     config = config_with(tmp_path, "[stacksets]\nmax_concurrent_count = 3\nfailure_tolerance_count = 0\n")
     assert cli("roles", "--env", "dev").code == 0
-    result = cli("--env", "dev", "--config", str(config), "--code-zip", str(code_zip[0]))
+    result = cli("--env", "dev", "--config", str(config), "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 2
     assert "stacksets.max_concurrent_count (3) may be at most failure_tolerance_count + 1" in one_line(result)
 

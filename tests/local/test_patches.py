@@ -87,5 +87,5 @@ def test_the_server_stops_with_the_one_line_on_a_moto_without_what_a_patch_needs
 def test_setup_cfg_pins_the_range_the_patches_support():
     setup = configparser.ConfigParser(interpolation=None)
     setup.read(ROOT / "setup.cfg")
-    pins = [line.strip() for line in setup["options.extras_require"]["dev"].splitlines() if "moto" in line]
+    pins = [line.strip() for line in setup["options.extras_require"]["local"].splitlines() if "moto" in line]
     assert pins == [f"moto[server]{SUPPORTED_MOTO}"]

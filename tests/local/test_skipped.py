@@ -27,7 +27,7 @@ APPLIED_BY_THE_EMULATOR = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AW
 @pytest.fixture
 def deployed(aws, cli, code_zip):
     assert cli("roles", "--env", "dev").code == 0
-    result = cli("--env", "dev", "--code-zip", str(code_zip[0]))
+    result = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes")
     assert result.code == 0, result.err
 
 

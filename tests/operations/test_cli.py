@@ -3,6 +3,8 @@ and exit 2, before any AWS call; and a failover round trip over HTTP against the
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tap_templates.local import pipeline as local_pipeline
@@ -79,7 +81,7 @@ def test_failover_round_trip_over_http(server):
         assert states() == {PRIMARY: "Enabled", SECONDARY: "Disabled"}
 
         declined = run_script_typing("failover.py", "promote", SECONDARY, *endpoint, typed="yes\n")
-        assert declined.code == 0 and f"type the region name ({SECONDARY}) to go ahead: " in declined.out
+        assert declined.code == 1 and f"type the region name ({SECONDARY}) to go ahead: " in declined.out
         assert declined.out.rstrip().endswith("cancelled: nothing was changed")
         assert states() == {PRIMARY: "Enabled", SECONDARY: "Disabled"}
 
@@ -87,6 +89,10 @@ def test_failover_round_trip_over_http(server):
         assert promoted.code == 0, promoted.err
         assert promoted.out.rstrip().endswith(f"{SECONDARY} is the active region of dev")
         assert states() == {PRIMARY: "Disabled", SECONDARY: "Enabled"}
+        after = run_script("failover.py", "status", *endpoint)
+        assert (f"  {SECONDARY} health: the template declares RegionHealthCheckId but the stack has no such output: "
+                f"the emulator's gap (moto drops it after a parameter update, e.g. a promote); AWS keeps it") \
+            in after.out, "a status that contradicts the template says whose gap it is"
 
         pipeline.upload(SECONDARY, "during/outage.jsonl", jsonl("o", 3))
         missing = run_script("reconcile.py", "--since", "1h", *endpoint)
@@ -96,8 +102,13 @@ def test_failover_round_trip_over_http(server):
         refused = run_script("failover.py", "failback", "--since", "1h", "--yes", *endpoint)
         assert refused.code == 1
         assert one_line(refused).startswith("failover.py: error: failback refused: reconcile found 1 discrepancy")
-        backfill = run_script("reconcile.py", "--since", "1h", "--backfill", "--dry-run", *endpoint)
-        assert "would send: during/outage.jsonl version " in backfill.out and backfill.code == 1
+        dry = run_script("reconcile.py", "--since", "1h", "--backfill", "--dry-run", *endpoint)
+        assert "would backfill: during/outage.jsonl version " in dry.out and dry.code == 1
+        backfill = run_script("reconcile.py", "--since", "1h", "--backfill", *endpoint)
+        assert backfill.code == 0, backfill.err
+        assert re.search(rf"^backfilled: during/outage.jsonl version \S+ -> {SECONDARY} ingest queue \(was MISSING\)$",
+                         backfill.out, re.M), backfill.out
+        assert f"backfill: 1 file(s) sent to the ingest queue of {SECONDARY}; run reconcile again" in backfill.out
 
         assert pipeline.drain(SECONDARY).file("during/outage.jsonl").status == "COMPLETED"
         pipeline.replicate()  # the global table's replication, which moto does not do
@@ -112,3 +123,32 @@ def test_failover_round_trip_over_http(server):
         assert back.code == 0, back.err
         assert back.out.rstrip().endswith(f"{PRIMARY} is the active region of dev")
         assert states() == {PRIMARY: "Enabled", SECONDARY: "Disabled"}
+
+
+@pytest.mark.parametrize(("script", "args", "expected"), [
+    ("reconcile.py", ["--env", "dev", "--since", "1h"],
+     "tap-dev is not deployed in account 123456789012 (no stack instance in us-east-1, us-west-2): deploy the "
+     "environment first (python scripts/deploy.py --env dev)"),
+    ("redrive.py", ["--env", "dev"], "tap-dev is not deployed in account 123456789012"),
+    ("redrive.py", ["--env", "dev", "--region", "us-west-2"],
+     "StackSet tap-dev-us-west-2 does not exist in us-west-2: deploy the environment first "
+     "(python scripts/deploy.py --env dev)"),
+    ("redrive.py", ["--env", "dev", "--region", "us-west-2", "--dry-run"],
+     "StackSet tap-dev-us-west-2 does not exist in us-west-2"),
+    ("failover.py", ["status", "--env", "dev"], "tap-dev is not deployed in account 123456789012"),
+])
+def test_an_environment_that_is_not_deployed_is_one_line(server, script, args, expected):
+    """Instead of NoSuchBucket or NonExistentQueue, or a status table of nothing."""
+    result = run_script(script, *args, "--endpoint-url", server)
+    assert result.code == 2
+    assert expected in one_line(result)
+    assert result.out == ""
+
+
+def test_run_as_tap_the_message_names_the_tap_command(server, tmp_path):
+    from tests.commands.test_tap import run_tap
+
+    result = run_tap("reconcile", "--env", "dev", "--since", "1h", "--endpoint-url", server, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("tap reconcile: error: tap-dev is not deployed")
+    assert result.stderr.rstrip().endswith("deploy the environment first (tap deploy --env dev)")

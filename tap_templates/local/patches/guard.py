@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from tap_templates.errors import ConfigError
 
-# The range setup.cfg pins for the dev extra (a test checks that the two agree): every patch was checked
+# The range setup.cfg pins for the local extra (a test checks that the two agree): every patch was checked
 # against these versions.
 SUPPORTED_MOTO = ">=5.2.1,<5.3"
 
