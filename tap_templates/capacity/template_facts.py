@@ -34,6 +34,9 @@ PRICED: dict[str, str] = {
 FREE: dict[str, str] = {
     "AWS::IAM::Role": "IAM is free",
     "AWS::IAM::Policy": "IAM is free",
+    "AWS::IAM::ManagedPolicy": "IAM is free",
+    "AWS::Logs::MetricFilter": "filters are free; the metric each publishes has data only when a watched change "
+                               "happens (key, bucket policy, trail), and its alarm is priced with the alarms",
     "AWS::KMS::Alias": "aliases are free; the key is priced",
     "AWS::S3::BucketPolicy": "bucket policies are free",
     "AWS::SQS::QueuePolicy": "queue policies are free",

@@ -13,8 +13,6 @@ WILDCARD_RESOURCES: dict[tuple[str, str], str] = {
                                                "Lambda needs it to manage the function's VPC interfaces",
     ("role", "ec2:DescribeSubnets"): "EC2 Describe actions support no resource-level permissions; Lambda "
                                      "checks the function's subnets with it",
-    ("role", "cloudwatch:DescribeAlarms"): "CodeDeploy polls the release alarms with it; like AWS's "
-                                           "AWSCodeDeployRoleForLambdaLimited, granted on '*' (a list action)",
 }
 
 # In a KMS key policy "Resource": "*" means "this key": a key policy can name no other resource.

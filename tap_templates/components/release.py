@@ -85,7 +85,7 @@ def release_alarms(cfg: PipelineConfig, topic: sns.Topic) -> list[cloudwatch.Ala
     ]
 
 
-def service_role(cfg: PipelineConfig, region: str) -> iam.Role:
+def service_role(cfg: PipelineConfig, region: str, alarms: list[cloudwatch.Alarm]) -> iam.Role:
     """What CodeDeploy does in a Lambda deployment: read and move the alias, read the alarms
     (AWSCodeDeployRoleForLambdaLimited, without its S3 and SNS grants and limited to this function)."""
     function = f"arn:{naming.PARTITION}:lambda:{region}:{naming.ACCOUNT}:function:{naming.function(cfg)}"
@@ -98,9 +98,14 @@ def service_role(cfg: PipelineConfig, region: str) -> iam.Role:
             Condition=aws.Condition(aws.StringEquals("aws:SourceAccount", Sub(naming.ACCOUNT))))]),
         PermissionsBoundary=policies.role_boundary(cfg),
         Policies=[iam.Policy(PolicyName="shift-live-alias", PolicyDocument=policies.document([
-            policies.allow(policies.actions("lambda", "GetAlias", "UpdateAlias", "GetProvisionedConcurrencyConfig"),
-                           [function, f"{function}:*"], sid="ShiftLiveAlias"),
-            policies.allow(policies.actions("cloudwatch", "DescribeAlarms"), ["*"], sid="ReadReleaseAlarms"),
+            policies.allow(policies.actions("lambda", "GetAlias", "UpdateAlias"), [function, f"{function}:*"],
+                           sid="ShiftLiveAlias"),
+            # Provisioned concurrency is configured on a version or alias only (a qualified ARN).
+            policies.allow(policies.actions("lambda", "GetProvisionedConcurrencyConfig"), [f"{function}:*"],
+                           sid="ReadLiveAliasConcurrency"),
+            policies.allow(policies.actions("cloudwatch", "DescribeAlarms"), [
+                f"arn:{naming.PARTITION}:cloudwatch:{region}:{naming.ACCOUNT}:alarm:{a.AlarmName}" for a in alarms],
+                sid="ReadReleaseAlarms"),
         ]))],
     )
 
@@ -121,7 +126,7 @@ def build(cfg: PipelineConfig, region: str, topic: sns.Topic) -> Release:
                     CanaryPercentage=r.canary_percent, CanaryInterval=r.canary_minutes)))
         config_name = If(ENABLED_CONDITION, Ref(canary), ALL_AT_ONCE)
     alarms = release_alarms(cfg, topic)
-    role = service_role(cfg, region)
+    role = service_role(cfg, region, alarms)
     group = codedeploy.DeploymentGroup(
         "ReleaseDeploymentGroup",
         ApplicationName=Ref(application),

@@ -155,10 +155,9 @@ def boundary_resources(cfg: PipelineConfig) -> dict[str, tuple[list[str], Condit
                 Condition(aws.StringEquals("aws:RequestedRegion", list(cfg.regions)))),
         # X-Ray's write API takes no resource.
         "xray": (["*"], None),
-        # CodeDeploy's release role moves the function's live alias and reads the release alarms (a list
-        # action granted on "*" as in AWS's AWSCodeDeployRoleForLambdaLimited; components/iam_rules.py).
+        # CodeDeploy's release role moves the function's live alias and reads the release alarms.
         "lambda": ([_arn("lambda", f"function:{p}"), _arn("lambda", f"function:{p}:*")], None),
-        "cloudwatch": (["*"], None),
+        "cloudwatch": ([_arn("cloudwatch", f"alarm:{p}")], None),
     }
 
 

@@ -37,12 +37,12 @@ per_template = pytest.mark.parametrize("t", TEMPLATES, ids=IDS)
 def created_names(env: str) -> dict[str, set[str]]:
     """What the environment's templates really create, by kind, as concrete names for the sample account."""
     found: dict[str, set[str]] = {k: set() for k in ("bucket", "queue", "table", "function", "log_group",
-                                                      "alias", "topic", "secret")}
+                                                      "alias", "topic", "secret", "alarm")}
     name_props = {
         "AWS::S3::Bucket": ("bucket", "BucketName"), "AWS::SQS::Queue": ("queue", "QueueName"),
         "AWS::DynamoDB::GlobalTable": ("table", "TableName"), "AWS::Lambda::Function": ("function", "FunctionName"),
         "AWS::Logs::LogGroup": ("log_group", "LogGroupName"), "AWS::KMS::Alias": ("alias", "AliasName"),
-        "AWS::SNS::Topic": ("topic", "TopicName"),
+        "AWS::SNS::Topic": ("topic", "TopicName"), "AWS::CloudWatch::Alarm": ("alarm", "AlarmName"),
     }
     for t in templates(env):
         for resource in t.resources.values():
@@ -133,6 +133,7 @@ def _iam_resource_exists(arn: str, t: RegionTemplate, created: dict[str, set[str
          lambda m: f"{m[1]}/{m[2]}" in created["secret"]),
         (r"arn:aws:lambda:([a-z0-9-]+):\d{12}:function:([^:]+)(:\*)?",
          lambda m: f"{m[1]}/{m[2]}" in created["function"]),
+        (r"arn:aws:cloudwatch:([a-z0-9-]+):\d{12}:alarm:(.+)", lambda m: f"{m[1]}/{m[2]}" in created["alarm"]),
         (r"arn:aws:ec2:([a-z0-9-]+):\d{12}:network-interface/\*", lambda m: m[1] == t.region),
         (r"arn:aws:ec2:([a-z0-9-]+):\d{12}:(subnet|security-group)/\$\{(\w+)\}",
          lambda m: m[1] == t.region and m[3] in t.resources),

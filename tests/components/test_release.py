@@ -115,8 +115,10 @@ def test_the_release_role_is_codedeploys_and_limited_to_the_alias():
     assert trust["Principal"] == {"Service": "codedeploy.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Fn::Sub": "${AWS::AccountId}"}}}
     statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
-    assert sorted(statements["ShiftLiveAlias"]["Action"]) == [
-        "lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "lambda:UpdateAlias"]
+    assert sorted(statements["ShiftLiveAlias"]["Action"]) == ["lambda:GetAlias", "lambda:UpdateAlias"]
+    assert statements["ReadLiveAliasConcurrency"]["Action"] == ["lambda:GetProvisionedConcurrencyConfig"]
+    assert [r["Fn::Sub"].rsplit(":", 1)[-1] for r in statements["ReadReleaseAlarms"]["Resource"]] == [
+        "tap-dev-release-new-version-errors", "tap-dev-release-throttles", "tap-dev-release-dead-letters"]
     assert [r["Fn::Sub"].rsplit(":", 2)[-2:] for r in statements["ShiftLiveAlias"]["Resource"]] == [
         ["function", "tap-dev-processor"], ["tap-dev-processor", "*"]]
 

@@ -20,7 +20,7 @@ CFG = load_config("dev")
 @pytest.fixture
 def deployed(aws, cli, code_zip):
     assert cli("roles", "--env", "dev").code == 0
-    assert cli("--env", "dev", "--code-zip", str(code_zip[0])).code == 0
+    assert cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes").code == 0
 
 
 def test_the_subnets_sit_in_the_configured_zones(aws, deployed):

@@ -30,7 +30,7 @@ def without_pseudonymization(tmp_path):
 
 def deploy(cli, code_zip, *extra: str):
     assert cli("roles", "--env", "dev").code == 0
-    result = cli("--env", "dev", "--code-zip", str(code_zip[0]), *extra)
+    result = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes", *extra)
     assert result.code == 0, result.err
     return result
 
@@ -38,7 +38,7 @@ def deploy(cli, code_zip, *extra: str):
 def test_removing_a_data_resource_is_refused_until_it_is_named(aws, cli, code_zip, tmp_path):
     deploy(cli, code_zip)
     config = str(without_pseudonymization(tmp_path))
-    refused = cli("--env", "dev", "--config", config, "--code-zip", str(code_zip[0]))
+    refused = cli("--env", "dev", "--config", config, "--code-zip", str(code_zip[0]), "--yes")
     assert refused.code == 1
     assert "blocked: tap-dev-us-east-1 (us-east-1): secret PseudonymizationSecret would be removed: no longer in " \
            "the template; DeletionPolicy RetainExceptOnCreate: the old one is kept, outside the stack, with its " \
@@ -49,7 +49,7 @@ def test_removing_a_data_resource_is_refused_until_it_is_named(aws, cli, code_zi
     assert operations(aws, PRIMARY) == ["CREATE"], "nothing was started"
     dry = cli("--env", "dev", "--config", config, "--code-zip", str(code_zip[0]), "--dry-run")
     assert dry.code == 1 and "the deploy would be refused" in dry.out and "blocked: " in dry.out
-    allowed = cli("--env", "dev", "--config", config, "--code-zip", str(code_zip[0]),
+    allowed = cli("--env", "dev", "--config", config, "--code-zip", str(code_zip[0]), "--yes",
                   "--allow-replacement", "PseudonymizationSecret")
     assert allowed.code == 0, allowed.err
     assert "blocked:" not in allowed.out and operations(aws, PRIMARY) == ["CREATE", "UPDATE"]
@@ -74,5 +74,5 @@ def test_a_create_only_change_of_a_queue_is_refused_with_its_reason(aws, cli, co
     assert "blocked: tap-dev-us-east-1 (us-east-1): queue DeadLetterQueue would be replaced: QueueName is " \
            "create-only; the old one is deleted" in refused.out
     assert "--allow-replacement DeadLetterQueue" in one_line(refused)
-    allowed = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--allow-replacement", "DeadLetterQueue")
+    allowed = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes", "--allow-replacement", "DeadLetterQueue")
     assert allowed.code == 0, allowed.err

@@ -81,7 +81,7 @@ def test_reserved_concurrency_the_account_cannot_give(aws, roles, monkeypatch):
 def test_an_update_counts_the_function_s_own_reservation_back(aws, roles, cli, code_zip, monkeypatch):
     """Deployed dev holds 10 per region; at a quota of 110 the account shows 100 unreserved, and re-reserving the
     same 10 leaves 100: no problem. Without the function's own 10 counted back it would report 90."""
-    assert cli("--env", "dev", "--code-zip", str(code_zip[0])).code == 0
+    assert cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes").code == 0
     monkeypatch.setenv(QUOTA, "110")
     assert check(DEV).problems == ()
     monkeypatch.setenv(QUOTA, "109")
@@ -133,7 +133,7 @@ def test_endpoint_services_must_be_offered_in_the_chosen_zones(aws):
 def test_an_endpoint_service_the_region_lacks(aws):
     """The rendered template with one interface endpoint renamed to a service the region does not have."""
     template = next(json.loads(t.body) for t in render(DEV).templates if t.region == "us-east-1")
-    template["Resources"]["XrayInterfaceEndpoint"]["Properties"]["ServiceName"] = "com.amazonaws.us-east-1.nosuch"
+    template["Resources"]["SqsInterfaceEndpoint"]["Properties"]["ServiceName"] = "com.amazonaws.us-east-1.nosuch"
     found = preflight.zones_and_endpoints(DEV, connect("us-east-1"), preflight.RegionPlan("us-east-1", template))
     assert found == ["an interface endpoint service is not offered in us-east-1: The Vpc Endpoint Service "
                      "'com.amazonaws.us-east-1.nosuch' does not exist"]
@@ -169,7 +169,7 @@ def test_accounts_it_cannot_read_are_noted_not_checked(aws, roles):
 def test_the_deploy_and_its_dry_run_stop_before_changing_anything(aws, roles, cli, code_zip, monkeypatch):
     monkeypatch.setenv(QUOTA, "100")
     for extra in (("--dry-run",), ()):
-        result = cli("--env", "dev", "--code-zip", str(code_zip[0]), *extra)
+        result = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes", *extra)
         assert result.code == 2
         lines = result.err.strip().splitlines()
         assert [line.split(": reserved concurrency")[0] for line in lines] == [

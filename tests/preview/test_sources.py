@@ -84,7 +84,8 @@ def test_markdown_and_json_say_what_the_text_says(tmp_path):
 def test_a_new_stackset_is_summarized_by_type(tmp_path):
     empty = sources.Side("nothing", {})
     text = report.text(sources.compare_sides(empty, head(), ["dev"]))
-    assert text[0] == "dev us-east-1 (tap-dev-us-east-1): new StackSet: 75 to add, 0 to remove, 0 to change"
+    resources = render(CFG).templates[0].resources
+    assert text[0] == f"dev us-east-1 (tap-dev-us-east-1): new StackSet: {resources} to add, 0 to remove, 0 to change"
     assert "  + 1 AWS::DynamoDB::GlobalTable" in text
 
 
