@@ -94,9 +94,9 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args = parser(prog).parse_args(argv)
     if args.command == "status":
         env = options.environment(args)
-        options.require_deployed(env)  # one line when no region has it; a partly deployed one shows its table
         if args.account or args.all_accounts:
             return status_of_accounts(env, accounts.chosen(env, args.account, args.all_accounts), args.role_name)
+        options.require_deployed(env)  # one line when no region has it; a partly deployed one shows its table
         rows = failover.status(env)
         print_status(rows)
         fine = sum(r.state.active for r in rows) == 1 and all(r.state.reachable for r in rows)

@@ -38,9 +38,13 @@ def deployed(aws, organization, code_zip, tmp_path, capsys):  # noqa: F811
 
 def states(env, account: str) -> dict[str, str]:
     here = accounts.in_account(env, account, ROLE)
-    lam = {r: here.client("lambda", r) for r in (PRIMARY, SECONDARY)}
-    return {r: c.list_event_source_mappings(FunctionName="tap-dev-processor")["EventSourceMappings"][0]["State"]
-            for r, c in lam.items()}
+    found = {}
+    for region in (PRIMARY, SECONDARY):  # the mapping invokes the live alias: find it by its queue
+        queue = f"arn:aws:sqs:{region}:{account}:tap-dev-ingest"
+        lam = here.client("lambda", region)
+        (mapping,) = lam.list_event_source_mappings(EventSourceArn=queue)["EventSourceMappings"]
+        found[region] = mapping["State"]
+    return found
 
 
 def overrides(env, account: str, region: str) -> dict[str, str]:
