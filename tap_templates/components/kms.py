@@ -14,10 +14,9 @@ from awacs import aws
 from awacs.aws import Condition, Statement
 from troposphere import GetAtt, Output, Ref, Sub, kms
 
-from tap_templates import naming, retention
+from tap_templates import cfn_permissions, naming, retention
 from tap_templates.components import policies
 from tap_templates.config import PipelineConfig
-from tap_templates.deploy import permissions
 
 ADMIN_ACTIONS = (
     "CancelKeyDeletion", "CreateAlias", "CreateGrant", "DeleteAlias", "DescribeKey", "DisableKey",
@@ -134,7 +133,7 @@ def execution_role_statements(cfg: PipelineConfig, region: str) -> list[Statemen
     if cfg.stacksets.permission_model != "SELF_MANAGED":
         return []
     role = Sub(f"arn:{naming.PARTITION}:iam::{naming.ACCOUNT}:role/{naming.stackset_execution_role(cfg)}")
-    actions = permissions.key_policy_actions()
+    actions = cfn_permissions.key_policy_actions()
     crypto = [a for a in actions if a.split(":")[1] in CRYPTO_ACTIONS]
     return [
         Statement(Sid="StackSetExecutionRoleManagesKey", Effect=aws.Allow, Principal=aws.Principal("AWS", role),

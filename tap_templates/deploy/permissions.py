@@ -1,7 +1,7 @@
 """The StackSet execution role's permissions, derived from the rendered region templates.
 
 For each resource type a template holds, CloudFormation's handlers need the permissions its resource schema
-lists (``handler_permissions.json``, generated from the schemas cfn-lint ships and checked against the AWS
+lists (``tap_templates/cfn_permissions.json``, generated from the schemas cfn-lint ships and checked against the AWS
 service authorization reference by ``tests/deploy/test_execution_role.py``). Each action is granted on the
 project's own resources where the action supports resource-level permissions, and on ``"*"`` only where it
 does not (``Resource`` is then the only value IAM accepts):
@@ -29,11 +29,8 @@ https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resource-type-sch
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from awacs import aws
@@ -41,11 +38,11 @@ from awacs.aws import Action, Condition, Statement
 from troposphere import Sub
 
 from tap_templates import naming, tags
+from tap_templates.cfn_permissions import data, needed_actions, template_resource_types
 from tap_templates.components import policies
 from tap_templates.config import PipelineConfig
 from tap_templates.errors import ConfigError
 
-DATA_FILE = Path(__file__).resolve().with_name("handler_permissions.json")
 P, A = naming.PARTITION, naming.ACCOUNT
 SCOPING_TAGS = ("Environment", "Project")
 
@@ -102,9 +99,6 @@ ID_BASED: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 
-@cache
-def data() -> dict[str, Any]:
-    return json.loads(DATA_FILE.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True, order=True)
@@ -224,23 +218,10 @@ def grants_for(cfg: PipelineConfig, action: str) -> list[Grant]:
     return grants
 
 
-def template_resource_types(bodies: Iterable[dict[str, Any]]) -> list[str]:
-    return sorted({r["Type"] for body in bodies for r in body.get("Resources", {}).values()})
 
 
-def needed_actions(resource_types: Iterable[str]) -> list[str]:
-    known = data()["resource_types"]
-    missing = sorted(set(resource_types) - set(known))
-    if missing:
-        raise ConfigError(f"no CloudFormation handler permissions recorded for {', '.join(missing)}: run "
-                          "python -m tests.support.authorization and commit tap_templates/deploy/"
-                          "handler_permissions.json")
-    return sorted({a for t in resource_types for a in known[t]})
 
 
-def key_policy_actions() -> list[str]:
-    """KMS actions on keys that any handler needs: the key policy grants them to the execution role."""
-    return sorted(a for a, types in data()["actions"].items() if a.startswith("kms:") and "key" in types)
 
 
 def grants(cfg: PipelineConfig, bodies: Iterable[dict[str, Any]]) -> list[Grant]:

@@ -195,9 +195,9 @@ def test_prod_config_turns_audit_on():
 def test_roles_template_grants_no_wildcard_action_and_star_only_without_resource_types(env):
     """'*' is the only resource IAM accepts for an action without resource types; everything else names the
     project's resources (the reference data is checked in tests/deploy/test_execution_role.py)."""
-    from tap_templates.deploy import permissions
+    from tap_templates import cfn_permissions
 
-    without_types = {a for a, types in permissions.data()["actions"].items() if not types}
+    without_types = {a for a, types in cfn_permissions.data()["actions"].items() if not types}
     checked = 0
     for logical_id, resource in _stackset_roles(env)["Resources"].items():
         documents = [resource["Properties"]["PolicyDocument"]] if resource["Type"] == "AWS::IAM::ManagedPolicy" \

