@@ -55,6 +55,7 @@ MB = 1000 * 1000
 os.environ.update(ENVIRONMENT)
 sys.path.insert(0, str(ROOT))
 
+from tap_templates.capacity.stub import RawBody  # noqa: E402 (the project root is on the path only now)
 
 # -- data ----------------------------------------------------------------------------------------------------
 BLOCK_TAG = b'"B000000-'  # every id starts with it; files repeat one block with the tag renumbered
@@ -118,23 +119,6 @@ def write_file(path: Path, size: int) -> int:
 
 
 # -- the network, stubbed at the HTTP layer --------------------------------------------------------------------
-class _Raw:
-    """The raw body of an HTTP response, as botocore reads it (``stream`` for content, ``read`` streaming)."""
-
-    def __init__(self, source: io.BufferedIOBase | io.BytesIO) -> None:
-        self._source = source
-
-    def stream(self, amt: int = 65536, decode_content: bool = True):
-        while chunk := self._source.read(amt):
-            yield chunk
-
-    def read(self, amt: int | None = None) -> bytes:
-        return self._source.read(-1 if amt is None else amt)
-
-    def close(self) -> None:
-        self._source.close()
-
-
 class Network:
     """A botocore ``before-send`` hook answering every request the processor makes with HTTP 200.
 
@@ -163,7 +147,7 @@ class Network:
             size = source.stat().st_size if isinstance(source, Path) else len(source)
             headers.update({"content-length": str(size), "content-type": "application/x-ndjson",
                             "etag": '"bench"', "x-amz-version-id": "v1"})
-            return AWSResponse(request.url, 200, headers, _Raw(stream))
+            return AWSResponse(request.url, 200, headers, RawBody(stream))
         if operation == "BatchWriteItem":
             body = b'{"UnprocessedItems":{}}'
         elif operation == "UpdateItem":
@@ -177,7 +161,7 @@ class Network:
             body = b"{}"
         headers.update({"content-type": "application/x-amz-json-1.0", "content-length": str(len(body)),
                         "x-amz-crc32": str(zlib.crc32(body))})
-        return AWSResponse(request.url, 200, headers, _Raw(io.BytesIO(body)))
+        return AWSResponse(request.url, 200, headers, RawBody.of(body))
 
     def ledger_counts(self) -> dict[str, int]:
         values = json.loads(self.last_ledger_update)["ExpressionAttributeValues"]

@@ -13,18 +13,23 @@ import io
 import json
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
 SECRET = "capacity-model-pseudonymization-key-0123456789abcdef0123456789ab"
 
 
-class _Raw:
-    """The raw body of a response, as botocore reads it."""
+class RawBody:
+    """The raw body of an HTTP response, as botocore reads it (``stream`` for content, ``read`` streaming): a
+    stubbed S3 GetObject streams its object from memory or from a file without loading it whole."""
 
-    def __init__(self, data: bytes) -> None:
-        self._source = io.BytesIO(data)
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+
+    @classmethod
+    def of(cls, data: bytes) -> RawBody:
+        return cls(io.BytesIO(data))
 
     def stream(self, amt: int = 65536, decode_content: bool = True) -> Any:
         while chunk := self._source.read(amt):
@@ -92,11 +97,11 @@ class Stub:
         headers = {"x-amzn-requestid": "capacity", "content-length": str(len(data)),
                    "content-type": "application/x-ndjson", "etag": '"capacity"', "x-amz-version-id": "v1",
                    "x-amz-checksum-crc32": crc, "x-amz-checksum-type": "FULL_OBJECT"}
-        return AWSResponse(request.url, 200, headers, _Raw(data))
+        return AWSResponse(request.url, 200, headers, RawBody.of(data))
 
     def _response(self, request: Any, body: bytes) -> Any:
         from botocore.awsrequest import AWSResponse
 
         headers = {"x-amzn-requestid": "capacity", "content-type": "application/x-amz-json-1.0",
                    "content-length": str(len(body)), "x-amz-crc32": str(zlib.crc32(body))}
-        return AWSResponse(request.url, 200, headers, _Raw(body))
+        return AWSResponse(request.url, 200, headers, RawBody.of(body))
