@@ -176,6 +176,11 @@ def template_object_key(sha256: str) -> str:
     return f"templates/{sha256}.json"
 
 
+def smoke_object_key(run_id: str) -> str:
+    """The smoke check's canary file in the ingestion bucket: the only key the deployer may write there."""
+    return f"smoke/{run_id}.jsonl"
+
+
 # ARNs, in the ${AWS::Partition} form so the templates work in every partition.
 def bucket_arn(bucket: str) -> str:
     return f"arn:{PARTITION}:s3:::{bucket}"

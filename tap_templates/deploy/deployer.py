@@ -1,11 +1,16 @@
 """The least-privilege policy of the deploying identity, rendered to ``build/<env>/deployer-policy.json``.
 
-Whoever runs ``tap deploy``, ``tap deploy destroy`` and the operations tools (failover, reconcile, redrive) for
-one environment needs exactly this: the artifacts buckets and their objects, the environment's StackSets and
-their instances' stacks, passing the administration role to CloudFormation (self-managed), reading the
-StackSet roles, the organization's structure (service-managed) and what the operations tools read and change
-in the pipeline's queues, table, event source mappings, metrics and health checks. The file is a template
-holding one managed policy (``<project>-<env>-deployer``) to attach to that person's or CI's role.
+Whoever runs ``tap deploy`` (and its dry run), ``deploy destroy``, ``deploy purge``, ``deploy smoke``,
+``deploy drift`` and the operations tools (failover, reconcile, redrive) for one environment needs exactly
+this: the artifacts buckets and their objects; the environment's StackSets, their drift and their instances'
+stacks; passing the administration role to CloudFormation (self-managed) or reading the organization's
+structure (service-managed); what the pre-flight reads (the account's Lambda concurrency, VPC quotas and zones,
+Config recorders); finding and deleting what a destroy kept (the retained buckets, table, secret and keys);
+the smoke check's canary object, items and alarms; and what the operations tools read and change in the
+pipeline's queues, table, event source mappings, metrics and health checks. Each action is granted on the
+project's resources where the service authorization reference gives it a resource type, and on ``"*"`` only
+where it gives none. The file is a template of managed policies (``<project>-<env>-deployer-<n>``, split
+under IAM's size limit as the execution role's are) to attach together to that person's or CI's role.
 
 Not included: ``tap deploy roles``. It creates IAM roles and policies, which needs IAM administration in each
 account; an administrator runs it once per account, and keeping it out means the deploying identity cannot
@@ -23,6 +28,7 @@ from troposphere import Output, Ref, Sub, Template, iam
 from tap_templates import naming, tags
 from tap_templates.components import policies
 from tap_templates.config import PipelineConfig
+from tap_templates.deploy import permissions, preflight, roles
 
 FORMAT_VERSION = "2010-09-09"
 P, A = naming.PARTITION, naming.ACCOUNT
@@ -57,8 +63,8 @@ def stackset_statements(cfg: PipelineConfig) -> list[Statement]:
         policies.allow(_actions("cloudformation", "CreateStackSet"), ["*"], sid="CreateStackSets"),
         policies.allow(_actions("cloudformation", "CreateStackInstances", "DeleteStackInstances", "DeleteStackSet",
                                 "DescribeStackInstance", "DescribeStackSet", "DescribeStackSetOperation",
-                                "ListStackInstances", "ListStackSetOperationResults", "UpdateStackInstances",
-                                "UpdateStackSet"),
+                                "DetectStackSetDrift", "ListStackInstanceResourceDrifts", "ListStackInstances",
+                                "ListStackSetOperationResults", "UpdateStackInstances", "UpdateStackSet"),
                        stack_sets, sid="ManageStackSets"),
         policies.allow(_actions("cloudformation", "DescribeStacks", "ListStackResources"),
                        [f"arn:{P}:cloudformation:*:{A}:stack/{naming.stack_instance_stacks(cfg)}/*"],
@@ -82,8 +88,36 @@ def stackset_statements(cfg: PipelineConfig) -> list[Statement]:
     return found
 
 
+def preflight_statements(cfg: PipelineConfig) -> list[Statement]:
+    """What the pre-flight reads before every deploy and dry run (deploy/preflight.py): the account's Lambda
+    concurrency and the processor's reservation; with the isolated network, the zones, endpoint services and VPC
+    quotas; with Config rules, the account's configuration recorders."""
+    unscoped = _actions("lambda", "GetAccountSettings")
+    if cfg.network.isolated:
+        unscoped += [*_actions("ec2", "DescribeAvailabilityZones", "DescribeVpcEndpointServices",
+                               "DescribeVpcEndpoints", "DescribeVpcs"),
+                     Action("servicequotas", "GetAWSDefaultServiceQuota")]
+    found = [
+        # None of these takes a resource (the service authorization reference lists none): "*" is the only value.
+        policies.allow(unscoped, ["*"], sid="ReadAccountLimits"),
+        policies.allow(_actions("lambda", "GetFunction", "GetFunctionConcurrency"),
+                       [f"arn:{P}:lambda:*:{A}:function:{naming.function(cfg)}"], sid="ReadProcessorConcurrency"),
+    ]
+    if cfg.network.isolated:
+        found.append(policies.allow(
+            _actions("servicequotas", "GetServiceQuota"),
+            [f"arn:{P}:servicequotas:*:{A}:{q.service}/{q.code}" for q in preflight.QUOTAS], sid="ReadVpcQuotas"))
+    if cfg.audit.config_rules:
+        # The account's recorders, whoever made them (the templates create none); their ARNs end in generated IDs.
+        found.append(policies.allow(
+            _actions("config", "DescribeConfigurationRecorderStatus", "DescribeConfigurationRecorders"),
+            [f"arn:{P}:config:*:{A}:configuration-recorder/*"], sid="ReadConfigurationRecorders"))
+    return found
+
+
 def operations_statements(cfg: PipelineConfig) -> list[Statement]:
-    """What failover, reconcile and redrive read and change (tap_templates/operations)."""
+    """What failover, reconcile, redrive and the smoke check read and change (tap_templates/operations,
+    deploy/smoke.py)."""
     p = naming.named_resources(cfg)
     function = f"arn:{P}:lambda:*:{A}:function:{p}"
     aliases = aws.ForAnyValueStringEquals("kms:ResourceAliases", naming.key_alias(cfg))
@@ -95,33 +129,92 @@ def operations_statements(cfg: PipelineConfig) -> list[Statement]:
         policies.allow(_actions("sqs", "ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes",
                                 "GetQueueUrl", "ReceiveMessage", "SendMessage"),
                        [f"arn:{P}:sqs:*:{A}:{p}"], sid="RedriveAndBackfill"),
-        # Messages in the pipeline's queues are encrypted with its key; SQS uses it on the caller's behalf.
+        # The queues' messages and the ingested objects are encrypted with the pipeline's key; SQS and S3 use it on
+        # the caller's behalf (SSE-KMS uploads need kms:GenerateDataKey, Amazon S3 User Guide,
+        # UsingKMSEncryption.html).
         policies.allow(_actions("kms", "Decrypt", "GenerateDataKey"), [f"arn:{P}:kms:*:{A}:key/*"],
-                       Condition([aliases, aws.StringLike("kms:ViaService", "sqs.*.amazonaws.com")]),
-                       sid="QueueMessagesKey"),
-        policies.allow(_actions("dynamodb", "BatchGetItem", "GetItem", "Query", "Scan", "UpdateItem"),
+                       Condition([aliases, aws.StringLike("kms:ViaService", ["s3.*.amazonaws.com",
+                                                                             "sqs.*.amazonaws.com"])]),
+                       sid="PipelineKeyThroughQueuesAndBuckets"),
+        policies.allow(_actions("dynamodb", "BatchGetItem", "DeleteItem", "GetItem", "Query", "Scan", "UpdateItem"),
                        [f"arn:{P}:dynamodb:*:{A}:table/{p}", f"arn:{P}:dynamodb:*:{A}:table/{p}/index/*"],
-                       sid="ReadLedgerAndRecords"),
-        policies.allow(_actions("s3", "ListBucketVersions"), [f"arn:{P}:s3:::{naming.prefix(cfg)}-ingest-{A}-*"],
+                       sid="LedgerAndRecords"),
+        policies.allow(_actions("s3", "ListBucketVersions"), [f"arn:{P}:s3:::{naming.ingest_bucket(cfg, '*')}"],
                        sid="ListIngestedVersions"),
+        # The canary file only: the smoke check writes, heads and deletes nothing else in the ingestion bucket.
+        policies.allow(_actions("s3", "DeleteObject", "DeleteObjectVersion", "GetObjectVersion", "PutObject"),
+                       [f"arn:{P}:s3:::{naming.ingest_bucket(cfg, '*')}/{naming.smoke_object_key('*')}"],
+                       sid="SmokeCanaryObject"),
+        # Metric alarms by name. (DescribeAlarms returns composite alarms only when granted on "*": the smoke check
+        # reads none.)
+        policies.allow(_actions("cloudwatch", "DescribeAlarms"), [f"arn:{P}:cloudwatch:*:{A}:alarm:{p}"],
+                       sid="ReadKeyAlarms"),
         policies.allow(_actions("cloudwatch", "GetMetricStatistics"), ["*"], sid="ReadMetrics"),
         policies.allow(_actions("route53", "GetHealthCheck", "GetHealthCheckStatus"),
                        [f"arn:{P}:route53:::healthcheck/*"], sid="ReadHealthChecks"),
     ]
 
 
+def kept_buckets(cfg: PipelineConfig) -> list[str]:
+    """The buckets a destroy keeps (DeletionPolicy Retain) and the artifacts buckets, by name in every region."""
+    names = [naming.ingest_bucket, naming.access_log_bucket, naming.artifacts_bucket]
+    if cfg.audit.cloudtrail:
+        names.append(naming.audit_bucket)
+    return [f"arn:{P}:s3:::{name(cfg, '*')}" for name in names]
+
+
+def kept_statements(cfg: PipelineConfig) -> list[Statement]:
+    """What finds the resources a destroy kept (before every deploy, and for purge) and what purge deletes
+    (deploy/kept.py): the buckets with every object version, the table with its replicas, the secret with its
+    replicas, and the keys, which have no name."""
+    buckets = kept_buckets(cfg)
+    table = f"arn:{P}:dynamodb:*:{A}:table/{naming.table(cfg)}"
+    found = [
+        policies.allow(_actions("s3", "DeleteBucket", "ListBucket", "ListBucketVersions"), buckets,
+                       sid="KeptBuckets"),
+        # Deleting a version needs both (Amazon S3 API Reference, DeleteObjects, "Permissions").
+        policies.allow(_actions("s3", "DeleteObject", "DeleteObjectVersion"), [f"{b}/*" for b in buckets],
+                       sid="KeptObjects"),
+        # A global table's replicas are deleted through UpdateTable, which needs DeleteTable and DeleteTableReplica
+        # on each replica (Amazon DynamoDB Developer Guide, globaltables-security.html).
+        policies.allow(_actions("dynamodb", "DeleteTable", "DeleteTableReplica", "DescribeTable", "UpdateTable"),
+                       [table], sid="KeptTable"),
+        # ListKeys takes no resource (the service authorization reference lists none).
+        policies.allow(_actions("kms", "ListKeys"), ["*"], sid="ListKeys"),
+        # Keys have generated IDs and, once destroy removed their alias, only their tags say whose they are.
+        policies.allow(_actions("kms", "DescribeKey", "ScheduleKeyDeletion"), [f"arn:{P}:kms:*:{A}:key/*"],
+                       Condition(aws.StringEquals({f"aws:ResourceTag/{k}": v for k, v in tags.values(cfg).items()
+                                                   if k in permissions.SCOPING_TAGS})), sid="KeptKeys"),
+    ]
+    if cfg.pseudonymization.enabled:
+        found.append(policies.allow(
+            _actions("secretsmanager", "DeleteSecret", "DescribeSecret", "RemoveRegionsFromReplication"),
+            [naming.secret_arn(cfg, "*")], sid="KeptSecret"))
+    return found
+
+
 def statements(cfg: PipelineConfig) -> list[Statement]:
-    return [*artifacts_statements(cfg), *stackset_statements(cfg), *operations_statements(cfg)]
+    return [*artifacts_statements(cfg), *stackset_statements(cfg), *preflight_statements(cfg),
+            *kept_statements(cfg), *operations_statements(cfg)]
+
+
+def managed_policies(cfg: PipelineConfig) -> list[iam.ManagedPolicy]:
+    """As many managed policies as IAM's 6,144 characters each need (deploy/roles.py packs them the same way;
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)."""
+    parts = roles.chunks(statements(cfg))
+    return [iam.ManagedPolicy(
+        f"DeployerPolicy{number}", ManagedPolicyName=f"{naming.prefix(cfg)}-deployer-{number}",
+        Description=f"Deploy and operate {naming.prefix(cfg)} (part {number} of {len(parts)}): StackSets, artifacts, "
+                    "pre-flight, drift, purge, smoke check, failover, reconcile, redrive",
+        PolicyDocument=policies.document(part)) for number, part in enumerate(parts, start=1)]
 
 
 def build(cfg: PipelineConfig) -> Template:
-    template = Template(Description=f"tap-pipeline {cfg.environment}: the policy of the identity that deploys and "
-                                    "operates the environment (attach it to that role)")
+    template = Template(Description=f"tap-pipeline {cfg.environment}: the policies of the identity that deploys and "
+                                    "operates the environment (attach them all to that role)")
     template.set_version(FORMAT_VERSION)
-    policy = template.add_resource(iam.ManagedPolicy(
-        "DeployerPolicy", ManagedPolicyName=f"{naming.prefix(cfg)}-deployer",
-        Description=f"Deploy and operate {naming.prefix(cfg)}: StackSets, artifacts, failover, reconcile, redrive",
-        PolicyDocument=policies.document(statements(cfg))))
-    template.add_output(Output("DeployerPolicyArn", Value=Ref(policy)))
+    for policy in managed_policies(cfg):
+        template.add_resource(policy)
+        template.add_output(Output(f"{policy.title}Arn", Value=Ref(policy)))
     tags.apply(template, cfg)
     return template

@@ -140,7 +140,14 @@ def _keys(aws: Aws, w: Wanted) -> list[Kept]:
     kms, found = aws.client("kms", w.region), []
     for page in kms.get_paginator("list_keys").paginate():
         for key in page["Keys"]:
-            meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+            try:
+                meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+            except ClientError as exc:
+                # The deployer policy reads only keys with the environment's tags (deploy/deployer.py), and a key
+                # whose policy does not trust the account is readable by nobody else: neither is the project's.
+                if error_code(exc) != "AccessDeniedException":
+                    raise
+                continue
             if (meta.get("Description") == w.name and meta.get("KeyManager") == "CUSTOMER"
                     and meta.get("KeyState") in ("Enabled", "Disabled")):
                 found.append(Kept(w.region, KEY, meta["KeyId"], w.name))

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,7 +37,9 @@ from tap_templates import naming, regions
 from tap_templates.config import PipelineConfig
 from tap_templates.deploy.aws import Aws, error_code
 from tap_templates.deploy.targets import Targets
-from tap_templates.render import Rendering
+
+if TYPE_CHECKING:  # render imports the deployer policy, which lists QUOTAS
+    from tap_templates.render import Rendering
 
 PREFIX = "pre-flight:"
 # Lambda keeps this much of the account's concurrency unreserved (configuration-concurrency.html).

@@ -4,7 +4,8 @@
 
 1. ``active region``: the region whose event source mapping (on its ingest queue) is enabled;
 2. ``upload``: a JSON Lines file of valid and invalid ``sensor`` records, with a run ID in every record and in
-   its key (``smoke/<run>.jsonl``), into that region's ingestion bucket: S3's own notification queues it;
+   its key (``smoke/<run>.jsonl``, ``naming.smoke_object_key``), into that region's ingestion bucket: S3's own
+   notification queues it;
 3. ``ledger``: waits (timeout, progress) for the file's ledger item (``handlers.contracts.ledger_id``) to be
    COMPLETED with the expected processed and rejected counts; FAILED, or the file in the DLQ, fails at once;
 4. ``records``: every valid record is in the table as PROCESSED and every invalid one as REJECTED, both with
@@ -45,7 +46,6 @@ from tap_templates.deploy.aws import Aws
 from tap_templates.render import render
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
-PREFIX = "smoke/"
 LEDGER_KEEP_DAYS = 15  # longer than SQS keeps a message (14 days at most)
 VALID, INVALID = 3, 2
 STATUS_INDEX = next(name for name, key in INDEXES.items() if key == "processingStatus")
@@ -140,7 +140,7 @@ class Canary:
                                "deviceId": "smoke-check", "metric": "temperature", "value": "not a number"}),
                    "this line is not JSON"]
         lines = [json.dumps(r, sort_keys=True) for r in valid] + invalid
-        return cls(f"{PREFIX}{run_id}.jsonl", ("\n".join(lines) + "\n").encode(), stamp)
+        return cls(naming.smoke_object_key(run_id), ("\n".join(lines) + "\n").encode(), stamp)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -11,13 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+from botocore.stub import ANY, Stubber
 
+from tap_templates import naming
+from tap_templates.config import load_config
 from tap_templates.deploy.packaging import build_source_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "deploy.py"
 ACCOUNT = "123456789012"  # moto's default account
 REGIONS = ("us-west-2", "us-east-1")
+WHEN = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)  # the drift answers' last check
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
                "AWS_DEFAULT_REGION": "us-east-1"}
 # Variables that would point boto3 at real credentials or slow it down looking for them.
@@ -160,3 +165,33 @@ def event_source_mappings(session: boto3.Session, cfg: object, region: str,
 
 def event_source_states(session: boto3.Session, cfg: object, region: str, endpoint_url: str | None = None) -> list[str]:
     return [m["State"] for m in event_source_mappings(session, cfg, region, endpoint_url)]
+
+
+def expect_detection(stub: Stubber, region: str, drifted: bool) -> None:
+    """AWS's documented answers to one region's drift detection of dev (moto has no drift APIs), with the
+    parameters the drift command must send."""
+    name = naming.stack_set(load_config("dev"), region)
+    stub.add_response("detect_stack_set_drift", {"OperationId": f"op-{region}"},
+                      {"StackSetName": name, "OperationId": ANY, "OperationPreferences": ANY})
+    stub.add_response("describe_stack_set_operation",
+                      {"StackSetOperation": {"OperationId": f"op-{region}", "Status": "SUCCEEDED",
+                                             "Action": "DETECT_DRIFT"}},
+                      {"StackSetName": name, "OperationId": f"op-{region}"})
+    stub.add_response("list_stack_instances", {"Summaries": [{
+        "StackSetId": f"{name}:1", "Region": region, "Account": ACCOUNT, "Status": "CURRENT",
+        "DriftStatus": "DRIFTED" if drifted else "IN_SYNC", "LastDriftCheckTimestamp": WHEN}]},
+        {"StackSetName": name})
+    if drifted:
+        stub.add_response("list_stack_instance_resource_drifts", {"Summaries": [{
+            "StackId": f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/StackSet-{name}-1/abc",
+            "LogicalResourceId": "IngestQueue", "PhysicalResourceId": "tap-dev-ingest",
+            "ResourceType": "AWS::SQS::Queue", "StackResourceDriftStatus": "MODIFIED", "Timestamp": WHEN,
+            "PropertyDifferences": [{"PropertyPath": "/VisibilityTimeout", "ExpectedValue": "1800",
+                                     "ActualValue": "30", "DifferenceType": "NOT_EQUAL"}]}]},
+            {"StackSetName": name, "StackInstanceAccount": ACCOUNT, "StackInstanceRegion": region,
+             "OperationId": f"op-{region}", "StackInstanceResourceDriftStatuses": ["MODIFIED", "DELETED"]})
+    stub.add_response("describe_stack_set", {"StackSet": {
+        "StackSetName": name, "StackSetDriftDetectionDetails": {
+            "DriftStatus": "DRIFTED" if drifted else "IN_SYNC", "DriftDetectionStatus": "COMPLETED",
+            "LastDriftCheckTimestamp": WHEN, "TotalStackInstancesCount": 1,
+            "DriftedStackInstancesCount": 1 if drifted else 0}}}, {"StackSetName": name})

@@ -8,21 +8,19 @@ Nothing of the project is replaced."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from tap_templates import naming
 from tap_templates.commands import deploy as deploy_command
 from tap_templates.config import load_config
 from tap_templates.deploy import drift
 from tap_templates.deploy.aws import Aws
+from tests.deploy.helpers import ACCOUNT, WHEN, expect_detection
 
 CFG = load_config("dev")
-ACCOUNT = "123456789012"
-WHEN = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -40,34 +38,6 @@ def stubbed():
     for stub in stubs.values():
         stub.assert_no_pending_responses()
         stub.deactivate()
-
-
-def expect_detection(stub: Stubber, region: str, drifted: bool) -> None:
-    name = naming.stack_set(CFG, region)
-    stub.add_response("detect_stack_set_drift", {"OperationId": f"op-{region}"},
-                      {"StackSetName": name, "OperationId": ANY, "OperationPreferences": ANY})
-    stub.add_response("describe_stack_set_operation",
-                      {"StackSetOperation": {"OperationId": f"op-{region}", "Status": "SUCCEEDED",
-                                             "Action": "DETECT_DRIFT"}},
-                      {"StackSetName": name, "OperationId": f"op-{region}"})
-    stub.add_response("list_stack_instances", {"Summaries": [{
-        "StackSetId": f"{name}:1", "Region": region, "Account": ACCOUNT, "Status": "CURRENT",
-        "DriftStatus": "DRIFTED" if drifted else "IN_SYNC", "LastDriftCheckTimestamp": WHEN}]},
-        {"StackSetName": name})
-    if drifted:
-        stub.add_response("list_stack_instance_resource_drifts", {"Summaries": [{
-            "StackId": f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/StackSet-{name}-1/abc",
-            "LogicalResourceId": "IngestQueue", "PhysicalResourceId": "tap-dev-ingest",
-            "ResourceType": "AWS::SQS::Queue", "StackResourceDriftStatus": "MODIFIED", "Timestamp": WHEN,
-            "PropertyDifferences": [{"PropertyPath": "/VisibilityTimeout", "ExpectedValue": "1800",
-                                     "ActualValue": "30", "DifferenceType": "NOT_EQUAL"}]}]},
-            {"StackSetName": name, "StackInstanceAccount": ACCOUNT, "StackInstanceRegion": region,
-             "OperationId": f"op-{region}", "StackInstanceResourceDriftStatuses": ["MODIFIED", "DELETED"]})
-    stub.add_response("describe_stack_set", {"StackSet": {
-        "StackSetName": name, "StackSetDriftDetectionDetails": {
-            "DriftStatus": "DRIFTED" if drifted else "IN_SYNC", "DriftDetectionStatus": "COMPLETED",
-            "LastDriftCheckTimestamp": WHEN, "TotalStackInstancesCount": 1,
-            "DriftedStackInstancesCount": 1 if drifted else 0}}}, {"StackSetName": name})
 
 
 def test_drift_is_printed_per_account_and_region_and_exits_1(stubbed, capsys):

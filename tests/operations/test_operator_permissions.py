@@ -8,7 +8,6 @@ the IAM policy simulator decides them with the rendered deployer policy, the que
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from tap_templates import naming
 from tap_templates.operations import failover, reconcile, redrive
@@ -16,8 +15,8 @@ from tests.operations.conftest import CFG
 from tests.operations.helpers import jsonl
 from tests.support import iam_simulator
 from tests.support.calls import Recorder, requests
-from tests.support.iam_simulator import ALLOWED, Policies, resolve
-from tests.support.rendered import by_region, rendering
+from tests.support.iam_simulator import ALLOWED, Policies, deployer_documents, resolve
+from tests.support.rendered import by_region
 
 PRIMARY, SECONDARY = CFG.primary_region, CFG.secondary_regions[0]
 PRINCIPAL = f"arn:aws:iam::{iam_simulator.ACCOUNT}:role/on-call"
@@ -26,8 +25,7 @@ PRINCIPAL = f"arn:aws:iam::{iam_simulator.ACCOUNT}:role/on-call"
 def policies_for(request, region: str) -> Policies:
     """The deployer policy, and for a queue or its key the resource's own policy."""
     t = by_region("dev").get(region) or by_region("dev")[PRIMARY]  # Route 53 answers from aws-global
-    body = json.loads(rendering("dev").deployer)
-    identity = (resolve(body["Resources"]["DeployerPolicy"]["Properties"]["PolicyDocument"], t),)
+    identity = deployer_documents("dev", t)
     if request.action.startswith("kms:"):
         return Policies(identity, resource=resolve(t.props("DataKey")["KeyPolicy"], t))
     if request.action.startswith("sqs:"):

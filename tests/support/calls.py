@@ -6,6 +6,7 @@ caller's behalf, such as SQS's KMS calls or CloudFormation reading a TemplateURL
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +17,19 @@ RENAMED = {
     ("s3", "HeadBucket"): "ListBucket", ("s3", "HeadObject"): "GetObject", ("s3", "ListObjectVersions"):
     "ListBucketVersions", ("s3", "ListObjectsV2"): "ListBucket", ("s3", "PutPublicAccessBlock"):
     "PutBucketPublicAccessBlock", ("s3", "PutBucketEncryption"): "PutEncryptionConfiguration",
+    ("s3", "DeleteObjects"): "DeleteObject",
     ("sqs", "SendMessageBatch"): "SendMessage", ("sqs", "DeleteMessageBatch"): "DeleteMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
 }
+# botocore's service names where IAM's action prefix differs.
+IAM_PREFIX = {"service-quotas": "servicequotas"}
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 KMS_QUEUE_OPERATIONS = {"SendMessage": ("GenerateDataKey", "Decrypt"),
                         "SendMessageBatch": ("GenerateDataKey", "Decrypt"), "ReceiveMessage": ("Decrypt",)}
+# The ingestion bucket's default encryption is SSE-KMS with the pipeline's key: S3 asks KMS on the caller's behalf
+# (Amazon S3 User Guide, UsingKMSEncryption.html). The artifacts and access-log buckets use SSE-S3.
+KMS_OBJECT_OPERATIONS = {"PutObject": "GenerateDataKey", "GetObject": "Decrypt"}
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 @dataclass(frozen=True)
@@ -44,51 +52,85 @@ class Recorder:
         self.calls.append(Call(model.service_model.service_name, model.name, region, dict(params)))
 
 
-def requests(call: Call, principal: str, prefix: str, account: str = ACCOUNT) -> list[Request]:
-    """The IAM requests one call makes (empty for calls that need no permission)."""
-    service, op, p, region = call.service, call.operation, call.params, call.region or "us-east-1"
+def requests(call: Call, principal: str, prefix: str, account: str = ACCOUNT,
+             resource_tags: dict[str, dict[str, str]] | None = None) -> list[Request]:
+    """The IAM requests one call makes (empty for calls that need no permission). ``resource_tags``: the tags
+    AWS reads from a resource the call names by ID (a KMS key ID), for ``aws:ResourceTag`` conditions."""
+    service, op = call.service, call.operation
     if (service, op) in NO_PERMISSION:
         return []
-    action = f"{service}:{RENAMED.get((service, op), op)}"
-    secure = {"aws:SecureTransport": "true"}
-    if service == "s3":
-        found = _s3(action, op, p, principal, secure)
-    elif service == "sqs":
-        queue = _queue_arn(p, region, account)
-        found = [Request(principal, action, queue, secure)]
-        key = f"arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-        context = {"kms:ViaService": f"sqs.{region}.amazonaws.com", "kms:CallerAccount": account,
-                   "kms:ResourceAliases": [f"alias/{prefix}-data"], **secure}
-        found += [Request(principal, f"kms:{k}", key, context) for k in KMS_QUEUE_OPERATIONS.get(op, ())]
-    elif service == "dynamodb":
-        tables = [p["TableName"]] if "TableName" in p else list(p.get("RequestItems", {}))
-        suffix = f"/index/{p['IndexName']}" if p.get("IndexName") else ""
-        found = [Request(principal, action, f"arn:aws:dynamodb:{region}:{account}:table/{t}{suffix}", secure)
-                 for t in tables]
-    elif service == "lambda":
-        found = [_lambda(action, p, principal, region, account, prefix)]
-    elif service == "cloudformation":
-        found = _cloudformation(action, op, p, principal, region, account)
-    elif service == "iam":
-        found = [Request(principal, action, f"arn:aws:iam::{account}:role/{p['RoleName']}", secure)]
-    elif service == "route53":
-        found = [Request(principal, action, f"arn:aws:route53:::healthcheck/{p['HealthCheckId']}", secure)]
-    elif service in ("cloudwatch", "organizations"):
-        found = [Request(principal, action, "*", secure)]
-    else:
+    action = f"{IAM_PREFIX.get(service, service)}:{RENAMED.get((service, op), op)}"
+    where = Where(principal, prefix, call.region or "us-east-1", account, resource_tags or {})
+    mapping = MAPPINGS.get(service)
+    if mapping is None:
         raise AssertionError(f"no IAM mapping for {service}:{op}; add it to tests/support/calls.py")
+    return mapping(action, op, call.params, where)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Who calls, for which environment, in which region and account."""
+
+    principal: str
+    prefix: str
+    region: str
+    account: str
+    resource_tags: dict[str, dict[str, str]]
+
+    def request(self, action: str, resource: str, context: dict[str, Any] | None = None) -> Request:
+        return Request(self.principal, action, resource, {**SECURE, **(context or {})})
+
+    def key(self, action: str, via: str) -> Request:
+        """A KMS request a service makes with the caller's credentials for the pipeline's key."""
+        return self.request(action, f"arn:aws:kms:{self.region}:{self.account}:key/{KEY_ID}", {
+            "kms:ViaService": f"{via}.{self.region}.amazonaws.com", "kms:CallerAccount": self.account,
+            "kms:ResourceAliases": [f"alias/{self.prefix}-data"]})
+
+
+SECURE = {"aws:SecureTransport": "true"}
+
+
+def _s3(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    bucket = f"arn:aws:s3:::{p['Bucket']}"
+    if op == "DeleteObjects":
+        return [r for o in p["Delete"]["Objects"] for r in _s3_object(action, op, dict(p, **o), w)]
+    if "Key" in p:
+        return _s3_object(action, op, p, w)
+    found = [w.request(action, bucket)]
+    if op == "CreateBucket" and p.get("ObjectOwnership"):
+        found.append(w.request("s3:PutBucketOwnershipControls", bucket))
     return found
 
 
-def _s3(action: str, op: str, p: dict[str, Any], principal: str, secure: dict[str, str]) -> list[Request]:
-    bucket = f"arn:aws:s3:::{p['Bucket']}"
-    if "Key" in p:
-        if p.get("VersionId") and action == "s3:GetObject":
-            action = "s3:GetObjectVersion"
-        return [Request(principal, action, f"{bucket}/{p['Key']}", secure)]
-    found = [Request(principal, action, bucket, secure)]
-    if op == "CreateBucket" and p.get("ObjectOwnership"):
-        found.append(Request(principal, "s3:PutBucketOwnershipControls", bucket, secure))
+def _s3_object(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    """A version is read with GetObjectVersion; deleting one needs DeleteObject and DeleteObjectVersion (Amazon S3
+    API Reference, DeleteObject and DeleteObjects, "Permissions")."""
+    resource = f"arn:aws:s3:::{p['Bucket']}/{p['Key']}"
+    if p.get("VersionId") and action == "s3:GetObject":
+        action = "s3:GetObjectVersion"
+    found = [w.request(action, resource)]
+    if p.get("VersionId") and action == "s3:DeleteObject":
+        found.append(w.request("s3:DeleteObjectVersion", resource))
+    if op in KMS_OBJECT_OPERATIONS and p["Bucket"].startswith(f"{w.prefix}-ingest-"):
+        found.append(w.key(f"kms:{KMS_OBJECT_OPERATIONS[op]}", "s3"))
+    return found
+
+
+def _sqs(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    found = [w.request(action, _queue_arn(p, w.region, w.account))]
+    return found + [w.key(f"kms:{k}", "sqs") for k in KMS_QUEUE_OPERATIONS.get(op, ())]
+
+
+def _dynamodb(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    """Deleting a global table's replica through UpdateTable needs DeleteTable and DeleteTableReplica on the
+    replica (Amazon DynamoDB Developer Guide, globaltables-security.html)."""
+    tables = [p["TableName"]] if "TableName" in p else list(p.get("RequestItems", {}))
+    suffix = f"/index/{p['IndexName']}" if p.get("IndexName") else ""
+    found = [w.request(action, f"arn:aws:dynamodb:{w.region}:{w.account}:table/{t}{suffix}") for t in tables]
+    for update in p.get("ReplicaUpdates", []):
+        if "Delete" in update:
+            replica = f"arn:aws:dynamodb:{update['Delete']['RegionName']}:{w.account}:table/{p['TableName']}"
+            found += [w.request(a, replica) for a in ("dynamodb:DeleteTable", "dynamodb:DeleteTableReplica")]
     return found
 
 
@@ -99,17 +141,71 @@ def _queue_arn(p: dict[str, Any], region: str, account: str) -> str:
     return f"arn:aws:sqs:{region}:{p.get('QueueOwnerAWSAccountId') or account}:{p['QueueName']}"
 
 
-def _lambda(action: str, p: dict[str, Any], principal: str, region: str, account: str, prefix: str) -> Request:
+def _lambda(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
     """The tools switch only the mappings ListEventSourceMappings returns for the pipeline's processor."""
     if "UUID" in p:
-        function = f"arn:aws:lambda:{region}:{account}:function:{prefix}-processor"
-        return Request(principal, action, f"arn:aws:lambda:{region}:{account}:event-source-mapping:{p['UUID']}",
-                       {"lambda:FunctionArn": function})
-    return Request(principal, action, "*", {})
+        function = f"arn:aws:lambda:{w.region}:{w.account}:function:{w.prefix}-processor"
+        return [Request(w.principal, action,
+                        f"arn:aws:lambda:{w.region}:{w.account}:event-source-mapping:{p['UUID']}",
+                        {"lambda:FunctionArn": function})]
+    if "FunctionName" in p:
+        return [w.request(action, f"arn:aws:lambda:{w.region}:{w.account}:function:{p['FunctionName']}")]
+    return [Request(w.principal, action, "*", {})]
 
 
-def _cloudformation(action: str, op: str, p: dict[str, Any], principal: str, region: str,
-                    account: str) -> list[Request]:
+def _kms(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    """A key named by ID, with the tags KMS reads from it for ``aws:ResourceTag`` conditions."""
+    if "KeyId" not in p:
+        return [w.request(action, "*")]
+    tags = {f"aws:ResourceTag/{k}": v for k, v in w.resource_tags.get(p["KeyId"], {}).items()}
+    return [w.request(action, f"arn:aws:kms:{w.region}:{w.account}:key/{p['KeyId']}", tags)]
+
+
+def _secretsmanager(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    """A secret's ARN is its name and six random characters."""
+    secret = p["SecretId"]
+    arn = secret if secret.startswith("arn:") else \
+        f"arn:aws:secretsmanager:{w.region}:{w.account}:secret:{secret}-AbCdEf"
+    return [w.request(action, arn)]
+
+
+def _config(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    """The recorders named, or, unnamed, the account's own (the emulator's account has one, "default"); their
+    ARNs end in a generated ID."""
+    names = p.get("ConfigurationRecorderNames") or ["default"]
+    return [w.request(action, f"arn:aws:config:{w.region}:{w.account}:configuration-recorder/{n}/0a1b2c3d")
+            for n in names]
+
+
+def _service_quotas(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    """An applied quota by its ARN; the AWS default value takes no resource."""
+    if op == "GetServiceQuota":
+        return [w.request(action, f"arn:aws:servicequotas:{w.region}:{w.account}:{p['ServiceCode']}/"
+                                  f"{p['QuotaCode']}")]
+    return [w.request(action, "*")]
+
+
+def _cloudwatch(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    if p.get("AlarmNames"):
+        return [w.request(action, f"arn:aws:cloudwatch:{w.region}:{w.account}:alarm:{n}") for n in p["AlarmNames"]]
+    return [w.request(action, "*")]
+
+
+def _iam(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    return [w.request(action, f"arn:aws:iam::{w.account}:role/{p['RoleName']}")]
+
+
+def _route53(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    return [w.request(action, f"arn:aws:route53:::healthcheck/{p['HealthCheckId']}")]
+
+
+def _unscoped(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    """Services whose calls here take no resource (EC2's Describe*, Organizations' reads)."""
+    return [w.request(action, "*")]
+
+
+def _cloudformation(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request]:
+    principal, region, account = w.principal, w.region, w.account
     if "StackSetName" in p:
         name = p["StackSetName"]
         found = [Request(principal, action, f"arn:aws:cloudformation:{region}:{account}:stackset/{name}:0a1b", {})]
@@ -130,3 +226,10 @@ def _cloudformation(action: str, op: str, p: dict[str, Any], principal: str, reg
     stack = re.sub(r"stack/StackSet:([^/]+)/", r"stack/StackSet-\1-0a1b/", stack)
     arn = stack if stack.startswith("arn:") else f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/0a1b"
     return [Request(principal, action, arn, {})]
+
+
+MAPPINGS: dict[str, Callable[[str, str, dict[str, Any], Where], list[Request]]] = {
+    "s3": _s3, "sqs": _sqs, "dynamodb": _dynamodb, "lambda": _lambda, "cloudformation": _cloudformation,
+    "iam": _iam, "route53": _route53, "kms": _kms, "secretsmanager": _secretsmanager, "config": _config,
+    "service-quotas": _service_quotas, "cloudwatch": _cloudwatch, "ec2": _unscoped, "organizations": _unscoped,
+}

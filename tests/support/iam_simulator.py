@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tap_templates import naming
-from tests.support.rendered import RegionTemplate
+from tests.support.rendered import RegionTemplate, rendering, templates
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("simulate.mjs")
@@ -124,6 +124,14 @@ def physical(t: RegionTemplate, logical_id: str, attribute: str | None = None) -
     if value is not None:
         return value
     return f"{kind.split('::')[-1].lower()}-{abs(hash(logical_id)) % 10**8:08d}"
+
+
+def deployer_documents(env: str, t: RegionTemplate | None = None) -> tuple[dict[str, Any], ...]:
+    """Every managed policy of ``build/<env>/deployer-policy.json``, resolved (the deploying identity has them
+    all attached)."""
+    body = json.loads(rendering(env).deployer)
+    return tuple(resolve(r["Properties"]["PolicyDocument"], t or templates(env)[0])
+                 for r in body["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy")
 
 
 def role_arn(t: RegionTemplate, logical_id: str) -> str:
