@@ -55,10 +55,14 @@ def administration_statements(cfg: PipelineConfig) -> list[Statement]:
 
 
 def stack_statements(cfg: PipelineConfig) -> list[Statement]:
-    """What CloudFormation does with the instance stacks themselves when StackSets drive them."""
+    """What CloudFormation does with the instance stacks themselves when StackSets drive them; StackSet drift
+    detection (``deploy drift``) detects each instance stack's drift with this role too (AWS CloudFormation User
+    Guide, "Detecting unmanaged changes in StackSets"), reading each resource with the read permissions the
+    resource types need."""
     stacks = _arn("cloudformation", f"stack/{naming.stack_instance_stacks(cfg)}")
     actions = ("CreateStack", "DeleteStack", "DescribeStackEvents", "DescribeStacks", "GetTemplate",
-               "UpdateStack", "DescribeStackResources", "ListStackResources")
+               "UpdateStack", "DescribeStackResources", "ListStackResources", "DetectStackDrift",
+               "DetectStackResourceDrift", "DescribeStackResourceDrifts")
     return [policies.allow([Action("cloudformation", a) for a in actions], [stacks], sid="ManageStackInstances")]
 
 
