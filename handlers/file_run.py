@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from handlers import clock, formats, ledger, objects, writer
 from handlers.contracts import LedgerStatus, Reason, ledger_id
 from handlers.failures import DeadLetter, FileFailure, RetryLater
-from handlers.items import FileSource, ItemFactory
+from handlers.items import FileSource, ItemFactory, Sharding
 from handlers.ledger import Claim, ClaimResult, LeaseLost, Ledger, Progress
 from handlers.observability import count, failed_by_reason, in_current_trace, logger, milliseconds, tracer
 from handlers.pipeline import FileItems, Outcome
@@ -158,12 +158,14 @@ class FileRun:
                 expires_at=clock.expires_at(start.started_at, self.config.record_ttl_days),
             )
             position_name = "sourceIndex" if fmt.kind == "json" else "sourceLine"
+            config = self.config
+            sharding = Sharding(config.data_type_shards, config.rejected_shards, config.index_data_types)
             if pseudonymizer is None:
-                factory = ItemFactory(source, position_name)
+                factory = ItemFactory(source, position_name, sharding)
             else:
                 from handlers.pseudonymize import PseudonymizingFactory
 
-                factory = PseudonymizingFactory(source, position_name, pseudonymizer)
+                factory = PseudonymizingFactory(source, position_name, pseudonymizer, sharding)
             file_items = FileItems(factory, fmt.kind, registry(), self.config.duplicate_window)
             outcomes = file_items.outcomes(records, skip=0 if by_byte else start.offset,
                                            first_index=start.offset if by_byte else 0)

@@ -22,7 +22,8 @@ from typing import Any
 import boto3
 import pytest
 
-from handlers import clients, failures
+from handlers import clients
+from handlers.contracts import Reason
 from tests.handlers.helpers import BUCKET, REGION, jsonl, sensor
 from tests.support import iam_simulator
 from tests.support.iam_simulator import ALLOWED, Policies, Request, resolve
@@ -133,7 +134,7 @@ def test_a_dead_letter_and_a_missing_object_are_allowed_as_well(pipeline, calls)
     record = pipeline.put("gone/file.jsonl", jsonl([sensor(1)]))
     pipeline.s3.delete_object(Bucket=BUCKET, Key="gone/file.jsonl", VersionId=record["s3"]["object"]["versionId"])
     pipeline.run(pipeline.event(record))
-    assert [d["reason"] for d in pipeline.dead_letters()] == [failures.OBJECT_NOT_FOUND]
+    assert [d["reason"] for d in pipeline.dead_letters()] == [Reason.OBJECT_NOT_FOUND]
     assert ("sqs", "SendMessage") in {(s, o) for s, o, _ in calls}
     found = decisions(calls)
     assert all(d == ALLOWED for d in found.values()), {k: v for k, v in found.items() if v != ALLOWED}
@@ -240,7 +241,7 @@ def test_the_handler_works_with_the_processor_roles_credentials(pipeline, as_pro
     stop()
     assert response == {"batchItemFailures": []}
     assert len(pipeline.records()) == 5
-    assert [d["reason"] for d in pipeline.dead_letters()] == [failures.UNSUPPORTED_FORMAT], "SendMessage allowed"
+    assert [d["reason"] for d in pipeline.dead_letters()] == [Reason.UNSUPPORTED_FORMAT], "SendMessage allowed"
 
 
 def test_moto_refuses_a_read_the_role_does_not_grant(pipeline, as_processor):
@@ -252,4 +253,4 @@ def test_moto_refuses_a_read_the_role_does_not_grant(pipeline, as_processor):
     pipeline.run(pipeline.event(record))
     stop()
     assert pipeline.records() == []
-    assert [d["reason"] for d in pipeline.dead_letters()] == [failures.ACCESS_DENIED]
+    assert [d["reason"] for d in pipeline.dead_letters()] == [Reason.ACCESS_DENIED]

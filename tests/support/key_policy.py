@@ -50,9 +50,11 @@ def allowing_statements(template: RegionTemplate, request: Request) -> list[str]
     """The Sids of the key policy's Allow statements that grant the request."""
     found = []
     for statement in template.one("AWS::KMS::Key")["KeyPolicy"]["Statement"]:
+        if statement["Effect"] != "Allow":  # (a Deny may name its principal as "*")
+            continue
         kind, who = request.principal
         principals = as_list(statement.get("Principal", {}).get(kind, []))
-        if statement["Effect"] != "Allow" or who not in [resolve(p, template) for p in principals]:
+        if who not in [resolve(p, template) for p in principals]:
             continue
         if request.action not in as_list(statement["Action"]):
             continue
