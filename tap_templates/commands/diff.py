@@ -27,7 +27,8 @@ PROG = "diff.py"
 ROOT = Path(__file__).resolve().parents[2]  # the checkout whose code renders "this code"
 
 
-def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
+def parser(prog: str = PROG) -> cli.ArgumentParser:
+    """The command's options (also what ``tap completion`` offers)."""
     parser = cli.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", action="append", dest="envs", metavar="ENV",
                         help="environment (config/ENV.toml); repeatable; default dev")
@@ -43,13 +44,18 @@ def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespa
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the preview here instead of stdout")
     parser.add_argument("--endpoint-url", metavar="URL", help="with --deployed: send AWS calls here (an emulator)")
     parser.add_argument("--profile", help="with --deployed: AWS profile to use")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
+    arguments = parser(prog)
+    args = arguments.parse_args(argv)
     if args.all and args.envs:
-        parser.error("--all and --env exclude each other")
+        arguments.error("--all and --env exclude each other")
     if args.config and (args.all or len(args.envs or []) > 1):
-        parser.error("--config applies to a single --env")
+        arguments.error("--config applies to a single --env")
     if args.head and args.config:
-        parser.error("--head and --config exclude each other")
+        arguments.error("--head and --config exclude each other")
     args.envs = sorted(p.stem for p in config.CONFIG_DIR.glob("*.toml")) if args.all else args.envs or ["dev"]
     return args
 
