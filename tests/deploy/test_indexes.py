@@ -178,3 +178,29 @@ def test_a_new_account_gets_an_unprotected_table_then_a_protected_one(aws, cli, 
     instance = cf.describe_stack_instance(StackSetName=naming.stack_set(CFG, PRIMARY), StackInstanceAccount=other,
                                           StackInstanceRegion=PRIMARY)["StackInstance"]
     assert instance.get("ParameterOverrides", []) == [], "back to the StackSet's value, true"
+
+
+@pytest.mark.parametrize("protected", ["true", "false"])
+def test_the_rollback_of_a_failed_first_create_deletes_the_table_only_unprotected(aws, code_zip, protected):
+    """What the parameter is for. On AWS a failed first create is rolled back and ``RetainExceptOnCreate`` asks
+    CloudFormation to delete the new table, which deletion protection refuses (ROLLBACK_FAILED, and the empty
+    table blocks the retry). The emulator deletes on rollback and honours deletion protection as AWS does: the
+    primary's stack is created with the parameter as the deploy sets it, and rolled back."""
+    from tap_templates.local.patches.stacksets import _roll_back
+
+    template = primary_template(render(CFG)).body.decode()
+    aws.client("s3", region_name=PRIMARY).create_bucket(Bucket="code-bucket")
+    aws.client("s3", region_name=PRIMARY).put_object(Bucket="code-bucket", Key="code/x.zip",
+                                                     Body=code_zip[0].read_bytes())
+    cf = aws.client("cloudformation", region_name=PRIMARY)
+    cf.create_stack(StackName=f"StackSet:{naming.stack_set(CFG, PRIMARY)}", TemplateBody=template,
+                    Parameters=[{"ParameterKey": "CodeBucket", "ParameterValue": "code-bucket"},
+                                {"ParameterKey": "CodeKey", "ParameterValue": "code/x.zip"},
+                                {"ParameterKey": "TableDeletionProtection", "ParameterValue": protected}],
+                    Capabilities=["CAPABILITY_NAMED_IAM"])
+    dynamodb = aws.client("dynamodb", region_name=PRIMARY)
+    assert dynamodb.describe_table(TableName=naming.table(CFG))["Table"]["DeletionProtectionEnabled"] is (
+        protected == "true")
+    _roll_back(ACCOUNT, PRIMARY, naming.stack_set(CFG, PRIMARY))
+    tables = dynamodb.list_tables()["TableNames"]
+    assert (naming.table(CFG) in tables) is (protected == "true"), "protected: the empty table blocks a retry"
