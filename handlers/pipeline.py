@@ -71,12 +71,10 @@ class FileItems:
         ``first_index`` is the number of records before the first one ``records`` yields."""
         index = first_index
         jsonl, csv = self.kind == "jsonl", self.kind == "csv"
-        factory, registry, reject = self.factory, self.registry, self._reject
+        factory, registry, reject, shards = self.factory, self.registry, self._reject, self.factory.shards
         accepted_item, position_name, tail = factory.accepted, factory.position_name, factory.tail
-        recent = self.recent  # its ``first_position``, inlined below
-        remember, forget, window = recent.positions.setdefault, recent.positions.__delitem__, recent.size
-        order = recent.order
-        seen_order, oldest = order.append, order.popleft
+        positions, order, window = self.recent.positions, self.recent.order, self.recent.size  # first_position
+        remember, forget, seen_order, oldest = positions.setdefault, positions.__delitem__, order.append, order.popleft
         # Valid records' items straight from the generated code, unless the factory builds them its own way;
         # one ``fill`` per data type for this file (each refills its own item: see ``codegen``).
         fast = registry.fast if factory.supports_fast_path else {}
@@ -103,8 +101,7 @@ class FileItems:
                         data_type = value.get("dataType") if type(value) is dict else None
                         fill = fills.get(data_type) if type(data_type) is str else None
                         if fill is None and type(data_type) is str and fast.get(data_type) is not None:
-                            fill = fills[data_type] = fast[data_type].item_maker(position_name,
-                                                                                 factory.shards(data_type))
+                            fill = fills[data_type] = fast[data_type].item_maker(position_name, shards(data_type))
                         found = fill(value, position) if fill is not None else None
                         if found is None:  # (where the generated code said no already: the general path)
                             line = payload if jsonl else None

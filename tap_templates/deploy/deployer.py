@@ -1,6 +1,7 @@
 """The least-privilege policy of the deploying identity, rendered to ``build/<env>/deployer-policy.json``.
 
-Whoever runs ``tap deploy``, ``tap deploy destroy`` and the operations tools (failover, reconcile, redrive) for
+Whoever runs ``tap deploy``, ``tap deploy destroy`` and the operations tools (failover, reconcile, redrive, query,
+reindex) for
 one environment needs exactly this: the artifacts buckets and their objects, the environment's StackSets and
 their instances' stacks, passing the administration role to CloudFormation (self-managed), reading the
 StackSet roles, the organization's structure (service-managed) and what the operations tools read and change
@@ -83,7 +84,7 @@ def stackset_statements(cfg: PipelineConfig) -> list[Statement]:
 
 
 def operations_statements(cfg: PipelineConfig) -> list[Statement]:
-    """What failover, reconcile and redrive read and change (tap_templates/operations)."""
+    """What failover, reconcile, redrive, the queries and reindex read and change (tap_templates/operations)."""
     p = naming.named_resources(cfg)
     function = f"arn:{P}:lambda:*:{A}:function:{p}"
     aliases = aws.ForAnyValueStringEquals("kms:ResourceAliases", naming.key_alias(cfg))
@@ -99,9 +100,15 @@ def operations_statements(cfg: PipelineConfig) -> list[Statement]:
         policies.allow(_actions("kms", "Decrypt", "GenerateDataKey"), [f"arn:{P}:kms:*:{A}:key/*"],
                        Condition([aliases, aws.StringLike("kms:ViaService", "sqs.*.amazonaws.com")]),
                        sid="QueueMessagesKey"),
-        policies.allow(_actions("dynamodb", "BatchGetItem", "GetItem", "Query", "Scan", "UpdateItem"),
+        policies.allow(_actions("dynamodb", "BatchGetItem", "DescribeTable", "GetItem", "Query", "Scan", "UpdateItem"),
                        [f"arn:{P}:dynamodb:*:{A}:table/{p}", f"arn:{P}:dynamodb:*:{A}:table/{p}/index/*"],
                        sid="ReadLedgerAndRecords"),
+        # tap query file reads an ingested object again (its records' keys); its bytes are under the data key.
+        policies.allow(_actions("s3", "GetObject", "GetObjectVersion"),
+                       [f"arn:{P}:s3:::{naming.prefix(cfg)}-ingest-{A}-*/*"], sid="ReadIngestedObjects"),
+        policies.allow(_actions("kms", "Decrypt"), [f"arn:{P}:kms:*:{A}:key/*"],
+                       Condition([aliases, aws.StringLike("kms:ViaService", "s3.*.amazonaws.com")]),
+                       sid="IngestedObjectsKey"),
         policies.allow(_actions("s3", "ListBucketVersions"), [f"arn:{P}:s3:::{naming.prefix(cfg)}-ingest-{A}-*"],
                        sid="ListIngestedVersions"),
         policies.allow(_actions("cloudwatch", "GetMetricStatistics"), ["*"], sid="ReadMetrics"),
@@ -120,7 +127,7 @@ def build(cfg: PipelineConfig) -> Template:
     template.set_version(FORMAT_VERSION)
     policy = template.add_resource(iam.ManagedPolicy(
         "DeployerPolicy", ManagedPolicyName=f"{naming.prefix(cfg)}-deployer",
-        Description=f"Deploy and operate {naming.prefix(cfg)}: StackSets, artifacts, failover, reconcile, redrive",
+        Description=f"Deploy and operate {naming.prefix(cfg)}: StackSets, artifacts, failover, reconcile, redrive, queries",
         PolicyDocument=policies.document(statements(cfg))))
     template.add_output(Output("DeployerPolicyArn", Value=Ref(policy)))
     tags.apply(template, cfg)

@@ -68,19 +68,18 @@ class Rollout:
         return len(self.steps) + 1
 
     def describe(self, name: str, region: str) -> list[str]:
-        lines = [f"{name} ({region}): {note}" for note in self.notes]
-        if not self.changes:
-            return lines
-        lines.append(f"{name} ({region}): the records table's indexes change on the live table: "
-                     f"{'; '.join(c.describe() for c in self.changes)}")
+        lines = []
+        if self.changes:
+            lines.append(f"{name} ({region}): the records table's indexes change on the live table:")
+            lines += [f"  {c.describe()}" for c in self.changes]
         if self.steps:
             lines.append(f"{name} ({region}): DynamoDB creates or deletes one index per table update, so this update "
                          f"runs as {self.operations} StackSet operations, one index change each:")
             for number, change in enumerate(self.changes, 1):
-                rest = " with every other change of this deploy" if number == 1 else ""
+                rest = ", with every other change of this deploy" if number == 1 else ""
                 final = " (this deploy's template)" if number == len(self.changes) else ""
                 lines.append(f"  {number}. {change.action} {change.name}{rest}{final}")
-        return lines
+        return lines + [f"{name} ({region}): {note}" for note in self.notes]
 
 
 def _resource(template: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]] | None:

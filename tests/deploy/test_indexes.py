@@ -133,7 +133,7 @@ def test_the_deploy_migrates_a_live_table_one_index_per_operation(aws, cli, code
     assert dry.code == 0, dry.err
     assert ("tap-dev-us-east-1 (us-east-1): DynamoDB creates or deletes one index per table update, so this update "
             "runs as 3 StackSet operations, one index change each:") in dry.out
-    assert "  1. create TimeIndex with every other change of this deploy" in dry.out
+    assert "  1. create TimeIndex, with every other change of this deploy" in dry.out
     assert "  3. delete DataTypeIndex (this deploy's template)" in dry.out
     assert "create index TimeIndex (timeShard, timestamp; projection ALL): DynamoDB backfills it" in dry.out
     assert "run `python scripts/reindex.py --env dev` to add them" in dry.out

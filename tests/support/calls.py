@@ -53,6 +53,12 @@ def requests(call: Call, principal: str, prefix: str, account: str = ACCOUNT) ->
     secure = {"aws:SecureTransport": "true"}
     if service == "s3":
         found = _s3(action, op, p, principal, secure)
+        if op in ("GetObject", "HeadObject") and f"{prefix}-ingest-" in p.get("Bucket", ""):
+            # the ingest buckets' objects are SSE-KMS: S3 decrypts their data key with the caller's permission
+            key = f"arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+            context = {"kms:ViaService": f"s3.{region}.amazonaws.com", "kms:CallerAccount": account,
+                       "kms:ResourceAliases": [f"alias/{prefix}-data"], **secure}
+            found.append(Request(principal, "kms:Decrypt", key, context))
     elif service == "sqs":
         queue = _queue_arn(p, region, account)
         found = [Request(principal, action, queue, secure)]

@@ -60,6 +60,17 @@ def table_properties(props: dict[str, Any], replica: dict[str, Any]) -> dict[str
     }
 
 
+def apply_update(backends: Any, table: Any, props: dict[str, Any]) -> None:
+    """What an update of the global table changes in each replica (the account's backends by region)."""
+    updates = index_updates(table, props)
+    if len(updates) > 1:
+        raise ValueError(f"LimitExceededException: {ONE_INDEX_AT_A_TIME} ({len(updates)} index changes in one "
+                         f"update of {table.name})")
+    for replica in props["Replicas"]:
+        backends[replica["Region"]].update_table(table.name, props["AttributeDefinitions"], updates, None, None, None,
+                                                 bool(replica.get("DeletionProtectionEnabled", False)), None)
+
+
 def _model(base: type, table_cls: Any, backends: Any) -> type:
     """The model class, a subclass of moto's ``CloudFormationModel`` (moto finds models by subclassing)."""
 
@@ -115,15 +126,7 @@ def _model(base: type, table_cls: Any, backends: Any) -> type:
         def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
                                             cloudformation_json: Any, account_id: str, region_name: str) -> Any:
             """Index changes and deletion protection, in every replica; the rest of the table is kept."""
-            props = cloudformation_json["Properties"]
-            updates = index_updates(original_resource.table, props)
-            if len(updates) > 1:
-                raise ValueError(f"LimitExceededException: {ONE_INDEX_AT_A_TIME} ({len(updates)} index changes in "
-                                 f"one update of {original_resource.table.name})")
-            for replica in props["Replicas"]:
-                backend = backends[account_id][replica["Region"]]
-                backend.update_table(original_resource.table.name, props["AttributeDefinitions"], updates, None, None,
-                                     None, bool(replica.get("DeletionProtectionEnabled", False)), None)
+            apply_update(backends[account_id], original_resource.table, cloudformation_json["Properties"])
             return original_resource
 
     return GlobalTableModel
