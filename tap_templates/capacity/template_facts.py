@@ -34,6 +34,9 @@ PRICED: dict[str, str] = {
 FREE: dict[str, str] = {
     "AWS::IAM::Role": "IAM is free",
     "AWS::IAM::Policy": "IAM is free",
+    "AWS::IAM::ManagedPolicy": "IAM is free",
+    "AWS::Logs::MetricFilter": "a metric filter is free; its metric is billed only in a month it receives data (the "
+                               "audit filters match a change to the key, a bucket policy or the trail: rarely)",
     "AWS::KMS::Alias": "aliases are free; the key is priced",
     "AWS::S3::BucketPolicy": "bucket policies are free",
     "AWS::SQS::QueuePolicy": "queue policies are free",

@@ -119,7 +119,9 @@ def test_template_facts_count_what_the_template_holds():
     found = template_facts.facts(template, "us-east-1")
     alarms = sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
     assert found.alarm_metrics == alarms and found.composite_alarms == 1 and found.dashboards == 1
-    assert found.interface_endpoint_azs == 5 * 2 and found.health_checks == 5
+    interface = sum(1 for r in template["Resources"].values()
+                    if r["Type"] == "AWS::EC2::VPCEndpoint" and r["Properties"].get("VpcEndpointType") == "Interface")
+    assert interface and found.interface_endpoint_azs == interface * 2 and found.health_checks == 5
     assert found.data_event_trails == 1 and found.secrets == 2 and found.processing_by_default
     assert found.ingest_bucket is not None and found.ingest_bucket.transitions[0] == ("STANDARD_IA", 30)
 
