@@ -37,7 +37,8 @@ def decide(env: str, calls) -> dict[str, str]:
 def test_a_deploy_redeploy_dry_run_and_destroy_need_nothing_else(aws, cli, code_zip, recorded):
     assert cli("roles", "--env", "dev").code == 0  # the administrator's step, not recorded below
     start = len(recorded.calls)
-    for args in (("--env", "dev", "--code-zip", str(code_zip[0])), ("--env", "dev", "--code-zip", str(code_zip[0])),
+    for args in (("--env", "dev", "--code-zip", str(code_zip[0]), "--yes"),
+                 ("--env", "dev", "--code-zip", str(code_zip[0])),
                  ("--env", "dev", "--dry-run", "--code-zip", str(code_zip[0])), ("destroy", "--env", "dev", "--yes")):
         result = cli(*args)
         assert result.code == 0, result.err

@@ -81,7 +81,7 @@ def test_reserved_concurrency_the_account_cannot_give(aws, roles, monkeypatch):
 def test_an_update_counts_the_function_s_own_reservation_back(aws, roles, cli, code_zip, monkeypatch):
     """Deployed dev holds 10 per region; at a quota of 110 the account shows 100 unreserved, and re-reserving the
     same 10 leaves 100: no problem. Without the function's own 10 counted back it would report 90."""
-    assert cli("--env", "dev", "--code-zip", str(code_zip[0])).code == 0
+    assert cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes").code == 0
     monkeypatch.setenv(QUOTA, "110")
     assert check(DEV).problems == ()
     monkeypatch.setenv(QUOTA, "109")
