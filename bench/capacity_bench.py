@@ -29,8 +29,8 @@ from tap_templates.render import render  # noqa: E402
 HOT_KEY_TARGET = 500  # writes per second per partition key value: half of DynamoDB's 1,000
 
 
-def run(env: str, rate: float, file_bytes: int, files: int | None) -> dict:
-    cfg = config.load_config(env)
+def run(env: str, rate: float, file_bytes: int, files: int | None, config_file: Path | None = None) -> dict:
+    cfg = config.load_config(env, config_file)
     templates = {t.region: json.loads(t.body) for t in render(cfg).templates}
     primary = facts(templates[cfg.primary_region], cfg.primary_region)
     speed = costs.throughput(primary.function_memory_mb, cfg.capacity.records_per_second_per_vcpu,
@@ -78,13 +78,16 @@ def table(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="dev")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="config file instead of config/ENV.toml "
+                        "(e.g. one with [table] index_data_types = false)")
     parser.add_argument("--records-per-second", type=float, default=50_000)
     parser.add_argument("--file-mb", type=float, default=10.0)
     parser.add_argument("--files", type=int, help="files to run (default: twice the invocations in parallel + 4)")
     parser.add_argument("--quick", action="store_true", help="1 MB files")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    result = run(args.env, args.records_per_second, int((1.0 if args.quick else args.file_mb) * 1e6), args.files)
+    result = run(args.env, args.records_per_second, int((1.0 if args.quick else args.file_mb) * 1e6), args.files,
+                 args.config)
     print(json.dumps(result, sort_keys=True) if args.json else table(result))
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import zlib
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote_plus
@@ -20,6 +21,71 @@ from urllib.parse import quote_plus
 
 # Every record carries these (its item's key is built from them); a CSV header must name them.
 ENVELOPE_FIELDS = ("id", "dataType", "timestamp")
+
+# --- the records' item keys and the time index -------------------------------------------------------------
+# A valid record's item: ``recordId`` = "<dataType>#<id>", ``timestamp`` = the record's time (UTC, ms, "Z").
+# A rejected record's: ``recordId`` = "REJECTED#" + 40 hex digits of sha256(ledger ID, position), ``timestamp`` =
+# ``processedAt`` of its file version (the same on every retry). Both carry ``timeShard``, the partition key of
+# the time index (sort key ``timestamp``): "<dataType>#NNN" or "REJECTED#NNN".
+#
+# NNN is ``shard_number``: the record's position in its file (line or array index) plus a seed of the file, modulo
+# the shard count. A replay writes the same value (same file version, same position), and the records of a file
+# go round the shards in turn: whatever the mix of data types, no ``timeShard`` value receives more than
+# 1/shards of the records written per second (a hash of the key would only spread them on average, and cost a
+# CRC of the key per record). DynamoDB serves at most 1,000 write units per second per partition key value, in
+# a table and in each index (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html).
+TIME_SHARD = "timeShard"
+REJECTED_PREFIX = "REJECTED"
+SHARD_DIGITS = 3
+MAX_SHARDS = 10**SHARD_DIGITS
+DEFAULT_DATA_TYPE_SHARDS = 128  # 50,000 records/s: at most 391 writes per second on any one shard
+DEFAULT_REJECTED_SHARDS = 16
+
+
+def record_id(data_type: str, record: str) -> str:
+    """A valid record's ``recordId``."""
+    return f"{data_type}#{record}"
+
+
+def rejected_record_id(lid: str, position: int) -> str:
+    """A rejected record's ``recordId``: where it was in its file (line or array index), never what it said, so
+    it cannot overwrite a valid record and a replay writes the same item."""
+    return f"{REJECTED_PREFIX}#" + hashlib.sha256(f"{lid}\0{position}".encode()).hexdigest()[:40]
+
+
+def shard_seed(lid: str) -> int:
+    """Where a file's records start going round the shards: CRC-32 of its ledger ID (stable across processes and
+    Python versions, unlike ``hash()``), so files processed side by side do not write the same shard at once."""
+    return zlib.crc32(lid.encode())
+
+
+def shard_number(lid: str, position: int, shards: int) -> int:
+    """The shard of the record at ``position`` (``sourceLine`` or ``sourceIndex``) of file ``lid``."""
+    return (shard_seed(lid) + position) % shards
+
+
+def time_shard(prefix: str, number: int) -> str:
+    """A ``timeShard`` value: "<prefix>#NNN"; the prefix is a data type or ``REJECTED_PREFIX``."""
+    return f"{prefix}#{number:0{SHARD_DIGITS}d}"
+
+
+def time_shards(prefix: str, shards: int) -> tuple[str, ...]:
+    """Every ``timeShard`` value of a prefix with ``shards`` shards; a query fans out over them. A smaller
+    count's values are among them, so shard counts may grow but never shrink."""
+    return tuple(time_shard(prefix, n) for n in range(shards))
+
+
+def item_time_shard(item: dict[str, Any], shards: int) -> str | None:
+    """The ``timeShard`` the handler gives a record's item (wire format), from its ``recordId``, ``sourceFile``
+    and position; None for an item that is not a record's (the ledger's, a content item)."""
+    rid = item.get("recordId", {}).get("S", "")
+    lid = item.get("sourceFile", {}).get("S")
+    position = item.get("sourceLine", item.get("sourceIndex", {})).get("N")
+    if "#" not in rid or lid is None or position is None or "processingStatus" not in item:
+        return None
+    prefix = REJECTED_PREFIX if rid.startswith(f"{REJECTED_PREFIX}#") else rid.split("#", 1)[0]
+    return time_shard(prefix, shard_number(lid, int(position), shards))
+
 
 # --- the file ledger -----------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from handlers import clock, formats, ledger, objects, writer
 from handlers.contracts import LedgerStatus, Reason, ledger_id
 from handlers.failures import DeadLetter, FileFailure, RetryLater
-from handlers.items import FileSource, ItemFactory
+from handlers.items import FileSource, ItemFactory, Sharding
 from handlers.ledger import Claim, ClaimResult, LeaseLost, Ledger, Progress
 from handlers.observability import count, failed_by_reason, in_current_trace, logger, milliseconds, tracer
 from handlers.pipeline import FileItems, Outcome
@@ -158,12 +158,14 @@ class FileRun:
                 expires_at=clock.expires_at(start.started_at, self.config.record_ttl_days),
             )
             position_name = "sourceIndex" if fmt.kind == "json" else "sourceLine"
+            config = self.config
+            sharding = Sharding(config.data_type_shards, config.rejected_shards, config.index_data_types)
             if pseudonymizer is None:
-                factory = ItemFactory(source, position_name)
+                factory = ItemFactory(source, position_name, sharding)
             else:
                 from handlers.pseudonymize import PseudonymizingFactory
 
-                factory = PseudonymizingFactory(source, position_name, pseudonymizer)
+                factory = PseudonymizingFactory(source, position_name, pseudonymizer, sharding)
             file_items = FileItems(factory, fmt.kind, registry(), self.config.duplicate_window)
             outcomes = file_items.outcomes(records, skip=0 if by_byte else start.offset,
                                            first_index=start.offset if by_byte else 0)
@@ -218,21 +220,11 @@ class FileRun:
         return Original(content.ledger_id, original)
 
     def _records(self, fmt: formats.Format, stream: objects.ObjectStream, by_byte: bool) -> Iterator[formats.Record]:
-        """The reader chain for the file's format: S3 chunks -> gunzip -> text check -> records."""
-        config = self.config
-        chunks: Iterator[bytes] = stream.chunks()
-        if fmt.gzip:
-            chunks = formats.gunzip(chunks, stream.size, config.max_decompression_ratio)
-        if not by_byte:  # a resumed read starts mid-file: no byte-order mark there, and the start was checked
-            chunks = formats.text_start(chunks)
-        if fmt.kind == "jsonl":
-            start = self.progress
-            return formats.jsonl_records(chunks, config.max_record_bytes,
-                                         first_line=start.line_offset + 1 if by_byte else 1,
-                                         first_byte=start.byte_offset if by_byte else 0)
-        if fmt.kind == "csv":
-            return formats.csv_records(chunks, config.max_record_bytes)
-        return formats.json_records(chunks)
+        """The reader chain for the file's format, from byte 0 or (``by_byte``) from the saved byte offset."""
+        start, config = self.progress, self.config
+        return formats.records(fmt, stream.chunks(), stream.size, config.max_record_bytes,
+                               config.max_decompression_ratio, first_line=start.line_offset + 1 if by_byte else 1,
+                               first_byte=start.byte_offset if by_byte else 0)
 
     def _write(self, outcomes: Iterator[Outcome], track_bytes: bool) -> None:
         """Batch the items 25 at a time and write them; stop at the deadline, saving progress meanwhile."""

@@ -71,6 +71,22 @@ def format_for(key: str) -> Format:
     return Format(kind, gzip)
 
 
+def records(fmt: Format, chunks: Iterator[bytes], compressed_size: int, max_record_bytes: int, max_ratio: int,
+            first_line: int = 1, first_byte: int = 0) -> Iterator[Record]:
+    """The reader chain of a file: S3 chunks -> gunzip -> text check -> records. ``first_byte`` > 0 is a read of
+    uncompressed JSON Lines resumed there (no byte-order mark mid-file, and the start was checked before).
+    The query tools read a file's records through it too, to find the items the handler made of them."""
+    if fmt.gzip:
+        chunks = gunzip(chunks, compressed_size, max_ratio)
+    if first_byte == 0:
+        chunks = text_start(chunks)
+    if fmt.kind == "jsonl":
+        return jsonl_records(chunks, max_record_bytes, first_line=first_line, first_byte=first_byte)
+    if fmt.kind == "csv":
+        return csv_records(chunks, max_record_bytes)
+    return json_records(chunks)
+
+
 def gunzip(chunks: Iterator[bytes], compressed_size: int, max_ratio: int) -> Iterator[bytes]:
     """Inflate gzip data (one or more members) as it streams, stopping at ``max_ratio`` x the input size."""
     limit = max(compressed_size * max_ratio, RATIO_FLOOR_BYTES)

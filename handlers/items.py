@@ -3,14 +3,16 @@
 Every item is serialized once, by orjson, into the exact bytes that go into the BatchWriteItem request
 body (see ``writer``): no TypeSerializer, no Decimal, no second serialization by botocore. The attributes
 that are the same for every item of a file (source, times, region, TTL) are serialized once per file
-and appended to each item's own attributes.
+and appended to each item's own attributes. The key layout is ``contracts``' (the tools read it there).
 
 Valid record (``processingStatus`` = ``PROCESSED``)::
 
     recordId          S  "<dataType>#<id>"                       (partition key)
-    timestamp         S  record time in UTC, YYYY-MM-DDTHH:MM:SS.sssZ   (sort key)
-    dataType          S  the record's data type                   (DataTypeIndex)
-    processingStatus  S  PROCESSED                                (ProcessingStatusIndex)
+    timestamp         S  record time in UTC, YYYY-MM-DDTHH:MM:SS.sssZ   (sort key; the time index's too)
+    timeShard         S  "<dataType>#NNN"                         (the time index's partition key; absent
+                                                                   when data types are not indexed)
+    dataType          S  the record's data type
+    processingStatus  S  PROCESSED
     id, <fields>         the validated fields as sent
     sourceLine | sourceIndex  N  1-based line (JSONL, CSV) or 0-based array index (JSON)
 
@@ -18,7 +20,8 @@ Rejected record (``processingStatus`` = ``REJECTED``; keyed by its source locati
 overwrite a valid record, and a replay rewrites the same item)::
 
     recordId          S  "REJECTED#" + sha256(ledgerId, position)[:40]
-    timestamp         S  processedAt (so ProcessingStatusIndex lists rejections by time)
+    timestamp         S  processedAt (so the time index lists rejections by time)
+    timeShard         S  "REJECTED#NNN"
     processingStatus  S  REJECTED
     errors            L  [{field S, message S}, ...]   every problem found
     raw               S  the input as received, first RAW_LIMIT characters
@@ -29,17 +32,26 @@ overwrite a valid record, and a replay rewrites the same item)::
 Both also carry ``sourceBucket``, ``sourceKey``, ``sourceVersionId`` (when versioned), ``sourceFile`` (the
 file's ledger ``recordId``), ``processedAt`` (when processing of the file version began: identical on every
 retry, so replays write identical items), ``processedRegion`` and ``expiresAt`` (TTL, epoch seconds).
-Rejected items have no ``dataType`` and so stay out of ``DataTypeIndex``.
+Ledger and content items have no ``timeShard`` and so stay out of the time index.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
+
+from handlers.contracts import (
+    DEFAULT_DATA_TYPE_SHARDS,
+    DEFAULT_REJECTED_SHARDS,
+    REJECTED_PREFIX,
+    TIME_SHARD,
+    rejected_record_id,
+    shard_seed,
+    time_shards,
+)
 
 if TYPE_CHECKING:
     from handlers.records import Accepted
@@ -56,8 +68,21 @@ Key = tuple[str, str]
 RESERVED = frozenset({
     "recordId", "processingStatus", "processedAt", "processedRegion", "expiresAt", "sourceBucket",
     "sourceKey", "sourceVersionId", "sourceFile", "sourceLine", "sourceIndex", "errors", "raw", "rawBytes",
-    "rawTruncated", "claimedId", "claimedDataType",
+    "rawTruncated", "claimedId", "claimedDataType", TIME_SHARD,
 })
+
+
+@dataclass(frozen=True, slots=True)
+class Sharding:
+    """How items spread over the time index: shards per data type, shards of rejected records, and whether
+    valid records are in the index at all (without, a valid record costs one write unit, not two)."""
+
+    data_type_shards: int = DEFAULT_DATA_TYPE_SHARDS
+    rejected_shards: int = DEFAULT_REJECTED_SHARDS
+    index_data_types: bool = True
+
+
+DEFAULT_SHARDING = Sharding()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +106,13 @@ class ItemFactory:
     # valid records' items says False, or its change would be skipped.
     supports_fast_path: ClassVar[bool] = True
 
-    def __init__(self, source: FileSource, position_name: str) -> None:
+    def __init__(self, source: FileSource, position_name: str, sharding: Sharding = DEFAULT_SHARDING) -> None:
         self.source = source
         self.position_name = position_name
+        self.sharding = sharding
+        self._seed = shard_seed(source.ledger_id)
+        self._shards: dict[str, tuple[str, ...]] = {}
+        self._rejected_shards = self._rotated(time_shards(REJECTED_PREFIX, sharding.rejected_shards))
         common: dict[str, Any] = {
             "sourceBucket": {"S": source.bucket},
             "sourceKey": {"S": source.key},
@@ -98,10 +127,30 @@ class ItemFactory:
         # the generated fast path itself)
         self.tail = b"," + orjson.dumps(common)[1:]
 
+    def _rotated(self, values: tuple[str, ...]) -> tuple[str, ...]:
+        """``values`` turned by the file's seed: the record at ``position`` has ``rotated[position % len]``,
+        which is ``values[contracts.shard_number(...)]``."""
+        turn = self._seed % len(values)
+        return values[turn:] + values[:turn]
+
+    def shards(self, data_type: str) -> tuple[str, ...]:
+        """The ``timeShard`` values of a data type's valid records in this file, turned by its seed (the record
+        at ``position`` has ``shards[position % len(shards)]``); empty when data types are not indexed."""
+        found = self._shards.get(data_type)
+        if found is None:
+            sharding = self.sharding
+            found = self._shards[data_type] = (
+                self._rotated(time_shards(data_type, sharding.data_type_shards)) if sharding.index_data_types
+                else ())
+        return found
+
     def accepted(self, record: Accepted, position: int) -> tuple[Key, bytes]:
         """The item of a valid record: its key and its serialized attribute map."""
         attributes = record.attributes
         attributes[self.position_name] = {"N": str(position)}
+        shards = self.shards(record.data_type)
+        if shards:
+            attributes[TIME_SHARD] = {"S": shards[position % len(shards)]}
         return (record.record_id, record.timestamp), orjson.dumps(attributes)[:-1] + self.tail
 
     def rejected(
@@ -114,11 +163,12 @@ class ItemFactory:
     ) -> tuple[Key, bytes]:
         """The item of a rejected record: every error and the raw input, truncated, keyed by position."""
         text, size = raw_text(raw)
-        digest = hashlib.sha256(f"{self.source.ledger_id}\0{position}".encode()).hexdigest()[:40]
-        key = (f"REJECTED#{digest}", self.source.processed_at)
+        key = (rejected_record_id(self.source.ledger_id, position), self.source.processed_at)
+        shards = self._rejected_shards
         head: dict[str, Any] = {
             "recordId": {"S": key[0]},
             "timestamp": {"S": key[1]},
+            TIME_SHARD: {"S": shards[position % len(shards)]},
             "processingStatus": REJECTED,
             self.position_name: {"N": str(position)},
             "errors": {"L": [

@@ -33,23 +33,26 @@ UNSHOWABLE = "(the input could not be serialized to show here)"
 
 
 class RecentKeys:
-    """The last ``size`` item keys of a file, and where each first appeared."""
+    """The last ``size`` item keys of a file, and where each first appeared.
+
+    ``FileItems.outcomes`` runs ``first_position`` inlined (a method call per record costs as much as the
+    time index's shard), on the same ``positions`` and ``order``."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._positions: dict[Key, int] = {}
-        self._order: collections.deque[Key] = collections.deque()
+        self.positions: dict[Key, int] = {}
+        self.order: collections.deque[Key] = collections.deque()
 
     def first_position(self, key: Key, position: int) -> int | None:
         """``None`` the first time a key is seen (and remember it), else where it was seen first.
         Positions only grow within a file, so a key seen before comes back with another one."""
-        seen = self._positions.setdefault(key, position)  # one lookup of the key, not two
+        seen = self.positions.setdefault(key, position)  # one lookup of the key, not two
         if seen != position:
             return seen
-        order = self._order
+        order = self.order
         order.append(key)
         if len(order) > self.size:
-            del self._positions[order.popleft()]
+            del self.positions[order.popleft()]
         return None
 
 
@@ -68,9 +71,10 @@ class FileItems:
         ``first_index`` is the number of records before the first one ``records`` yields."""
         index = first_index
         jsonl, csv = self.kind == "jsonl", self.kind == "csv"
-        factory, registry, reject = self.factory, self.registry, self._reject
+        factory, registry, reject, shards = self.factory, self.registry, self._reject, self.factory.shards
         accepted_item, position_name, tail = factory.accepted, factory.position_name, factory.tail
-        first_position = self.recent.first_position
+        positions, order, window = self.recent.positions, self.recent.order, self.recent.size  # first_position
+        remember, forget, seen_order, oldest = positions.setdefault, positions.__delitem__, order.append, order.popleft
         # Valid records' items straight from the generated code, unless the factory builds them its own way;
         # one ``fill`` per data type for this file (each refills its own item: see ``codegen``).
         fast = registry.fast if factory.supports_fast_path else {}
@@ -97,7 +101,7 @@ class FileItems:
                         data_type = value.get("dataType") if type(value) is dict else None
                         fill = fills.get(data_type) if type(data_type) is str else None
                         if fill is None and type(data_type) is str and fast.get(data_type) is not None:
-                            fill = fills[data_type] = fast[data_type].item_maker(position_name)
+                            fill = fills[data_type] = fast[data_type].item_maker(position_name, shards(data_type))
                         found = fill(value, position) if fill is not None else None
                         if found is None:  # (where the generated code said no already: the general path)
                             line = payload if jsonl else None
@@ -110,10 +114,16 @@ class FileItems:
                     else:
                         key, item = reject(result.errors, payload, position, result.claimed_id, result.claimed_type)
                     accepted = found is not None or type(result) is Accepted
-                    if accepted and ((first := first_position(key, position)) is not None
-                                     or (len(item) > MAX_ITEM_BYTES and oversized(item))):
-                        key, item = self._refused(first, item, payload, position, _claims(found, value, result))
-                        accepted = False
+                    if accepted:
+                        first = remember(key, position)
+                        if first == position:  # seen first here: remembered, the oldest past the window forgotten
+                            first = None
+                            seen_order(key)
+                            if len(order) > window:
+                                forget(oldest())
+                        if first is not None or (len(item) > MAX_ITEM_BYTES and oversized(item)):
+                            key, item = self._refused(first, item, payload, position, _claims(found, value, result))
+                            accepted = False
             except Exception as exc:  # one record must never fail its file (retried until the DLQ)
                 key, item = self._unprocessable(exc, payload, position)
                 accepted = False

@@ -44,7 +44,7 @@ import orjson
 
 from handlers import clients, records
 from handlers.failures import RetryLater
-from handlers.items import FileSource, ItemFactory, Key
+from handlers.items import DEFAULT_SHARDING, FileSource, ItemFactory, Key, Sharding
 
 PREFIX = "hmac:"
 SECRET_MAX_AGE_S = 3600.0  # a deleted or revoked secret stops processing within the hour
@@ -209,8 +209,9 @@ class PseudonymizingFactory(ItemFactory):
 
     supports_fast_path = False  # valid records' attributes are pseudonymized here
 
-    def __init__(self, source: FileSource, position_name: str, pseudonymizer: Pseudonymizer) -> None:
-        super().__init__(source, position_name)
+    def __init__(self, source: FileSource, position_name: str, pseudonymizer: Pseudonymizer,
+                 sharding: Sharding = DEFAULT_SHARDING) -> None:
+        super().__init__(source, position_name, sharding)
         self.pseudonymizer = pseudonymizer
 
     def accepted(self, record: records.Accepted, position: int) -> tuple[Key, bytes]:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from handlers.contracts import ENVELOPE_FIELDS
+from handlers.contracts import DEFAULT_DATA_TYPE_SHARDS, DEFAULT_REJECTED_SHARDS, ENVELOPE_FIELDS, MAX_SHARDS
 
 GIB = 1024**3
 MIB = 1024**2
@@ -43,7 +43,11 @@ class Settings:
     # no fields: pseudonymization is off (see ``pseudonymize``).
     pseudonymization_secret_id: str = ""
     pseudonymize_fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
+    # How items spread over the time index (``contracts``): shards per data type and of rejected records, and
+    # whether valid records are indexed at all.
+    data_type_shards: int = DEFAULT_DATA_TYPE_SHARDS
+    rejected_shards: int = DEFAULT_REJECTED_SHARDS
+    index_data_types: bool = True
 
 
 # (environment variable, field, minimum, maximum) of the optional integer settings.
@@ -56,6 +60,8 @@ _INTEGERS: tuple[tuple[str, str, int, int], ...] = (
     ("DEADLINE_MARGIN_MS", "deadline_margin_ms", 0, 900_000),
     ("DUPLICATE_WINDOW", "duplicate_window", 100, 10_000_000),
     ("CHECKPOINT_INTERVAL_MS", "checkpoint_interval_ms", 0, 900_000),
+    ("DATA_TYPE_SHARDS", "data_type_shards", 1, MAX_SHARDS),
+    ("REJECTED_SHARDS", "rejected_shards", 1, MAX_SHARDS),
 )
 
 
@@ -83,6 +89,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if not low <= value <= high:
             raise SettingsError(f"environment variable {name}={value} must be between {low} and {high}")
         optional[attr] = value
+    indexed = env.get("INDEX_DATA_TYPES", "").strip()
+    if indexed:
+        if indexed not in ("true", "false"):
+            raise SettingsError(f"environment variable INDEX_DATA_TYPES={indexed!r} must be true or false")
+        optional["index_data_types"] = indexed == "true"
     secret_id, fields = _pseudonymization(env)
     return Settings(region=region, **required, **optional, pseudonymization_secret_id=secret_id,
                     pseudonymize_fields=fields)

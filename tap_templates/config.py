@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
+from handlers.contracts import DEFAULT_DATA_TYPE_SHARDS, DEFAULT_REJECTED_SHARDS, MAX_SHARDS
 from tap_templates import naming, regions, shipped
 from tap_templates.errors import ConfigError
 
@@ -154,6 +155,18 @@ class CapacityConfig:
 
 
 @dataclass(frozen=True)
+class TableConfig:
+    """How the records table's time index spreads writes (``handlers/contracts.py``): ``timeShard`` values per
+    data type and for rejected records (each receives at most 1/shards of the records per second), and whether
+    valid records are in the index (off: one write unit per record instead of two, and no query by data type:
+    serve it elsewhere, e.g. from DynamoDB's export to S3). Counts may only grow: the deploy refuses a decrease."""
+
+    data_type_shards: int = DEFAULT_DATA_TYPE_SHARDS
+    rejected_shards: int = DEFAULT_REJECTED_SHARDS
+    index_data_types: bool = True
+
+
+@dataclass(frozen=True)
 class ReleaseConfig:
     """How new handler code reaches the ``live`` alias the event source invokes: CodeDeploy shifts a share of
     the polled batches to the new version for a while (``canary``) or everything at once, and rolls back when
@@ -183,6 +196,7 @@ class PipelineConfig:
     failover: FailoverConfig = field(default_factory=FailoverConfig)
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
     release: ReleaseConfig = field(default_factory=ReleaseConfig)
+    table: TableConfig = field(default_factory=TableConfig)
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -201,6 +215,7 @@ SECTIONS: dict[str, type] = {
     "failover": FailoverConfig,
     "capacity": CapacityConfig,
     "release": ReleaseConfig,
+    "table": TableConfig,
 }
 
 
@@ -305,7 +320,7 @@ def validate(cfg: PipelineConfig, source: str = "config") -> None:
 
     for check in (_check_regions, _check_processor, _check_retention, _check_alarms, _check_stacksets,
                   _check_network, _check_pseudonymization, _check_failover, _check_capacity, _check_release,
-                  _check_tags):
+                  _check_table, _check_tags):
         check(cfg, fail)
     naming.validate(cfg)
 
@@ -475,6 +490,11 @@ def _check_release(cfg: PipelineConfig, fail: Fail) -> None:
     # CodeDeploy's TimeBasedCanary: a percentage below 100, an interval in minutes (at most two days).
     _range(fail, "release.canary_percent", r.canary_percent, 1, 99)
     _range(fail, "release.canary_minutes", r.canary_minutes, 1, 2880)
+
+
+def _check_table(cfg: PipelineConfig, fail: Fail) -> None:
+    _range(fail, "table.data_type_shards", cfg.table.data_type_shards, 1, MAX_SHARDS)
+    _range(fail, "table.rejected_shards", cfg.table.rejected_shards, 1, MAX_SHARDS)
 
 
 def _check_tags(cfg: PipelineConfig, fail: Fail) -> None:

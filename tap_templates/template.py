@@ -62,6 +62,11 @@ def build(cfg: PipelineConfig, region: str) -> Template:
     governance = audit.build(cfg, region, key, buckets.access_logs, alarms.topic)
     checks = health.build(cfg, region, alarms)
 
+    if records is not None:
+        for parameter in records.parameters():
+            template.add_parameter(parameter)
+        for name, condition in records.conditions().items():
+            template.add_condition(name, condition)
     optional = [c for c in (records, secret, vpc) if c is not None]
     components = [key, q, buckets, *optional, fn, shifts, alarms, checks, governance]
     for component in components:

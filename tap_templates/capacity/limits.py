@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from handlers.contracts import REJECTED_PREFIX
 from tap_templates.capacity.costs import Throughput
 from tap_templates.capacity.table_shape import TABLE
 from tap_templates.capacity.template_facts import RegionFacts
@@ -39,12 +40,15 @@ class Limit:
     setting: str
 
 
-def hot_key_setting(cfg: PipelineConfig) -> str:
-    """The config keys that spread writes over more key values, when the config has them."""
-    section = getattr(cfg, "table", None)
-    names = [name for name in vars(section) if "shard" in name] if section is not None else []
-    if names:
-        return ", ".join(f"table.{name}" for name in sorted(names))
+def hot_key_setting(index: str, key: str) -> str:
+    """The config key that spreads the writes of a hot partition key value over more values: the shard count of
+    the time index's data types or of its rejected records (``handlers/contracts.py``)."""
+    if index == TABLE:
+        return "none: one item per key value (records, ledger and content items)"
+    if key.startswith(f"{REJECTED_PREFIX}#"):
+        return "table.rejected_shards"
+    if "#" in key:
+        return "table.data_type_shards"
     return "none: the index key layout (components/table.py, handlers/items.py)"
 
 
@@ -66,7 +70,7 @@ def limits(cfg: PipelineConfig, primary: RegionFacts, measurement: dict[str, Any
         what = "table" if name == TABLE else f"index {name}"
         found.append(Limit(f"hottest key of the {what} ({hot['key'][:40]}: {hot['units_per_record']:.3g} write "
                            "units per record)", PARTITION_WRITE_UNITS / hot["units_per_record"],
-                           hot_key_setting(cfg)))
+                           hot_key_setting(name, hot["key"])))
     share = {"valid": m["valid"] / m["records"], "rejected": m["rejected"] / m["records"]}
     replicated = 1 if len(m["table"]["regions"]) > 1 and m["table"]["ttl_attribute"] else 0
     for name in m["indexes"]:

@@ -163,6 +163,7 @@ def apply(cfg: config.PipelineConfig, aws: Aws, chosen: targets.Targets, plans: 
     for p in plans:
         if not p.up_to_date:
             done = artifacts.upload_artifacts(aws, p.where, p.template, code, who)
+            done += artifacts.upload_templates(aws, p.where, p.rollout.steps)
             print(f"artifacts {p.region}: " + "; ".join(done))
     progress = cli.StatusLine(sys.stdout)
     for p in plans:

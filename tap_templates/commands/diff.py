@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout whose code renders "t
 
 
 def parser(prog: str = PROG) -> cli.ArgumentParser:
+    """The command's options (also what ``tap completion`` offers)."""
     parser = cli.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", action="append", dest="envs", metavar="ENV",
                         help="environment (config/ENV.toml); repeatable; default dev")
@@ -47,14 +48,14 @@ def parser(prog: str = PROG) -> cli.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
-    parser_ = parser(prog)
-    args = parser_.parse_args(argv)
+    arguments = parser(prog)
+    args = arguments.parse_args(argv)
     if args.all and args.envs:
-        parser_.error("--all and --env exclude each other")
+        arguments.error("--all and --env exclude each other")
     if args.config and (args.all or len(args.envs or []) > 1):
-        parser_.error("--config applies to a single --env")
+        arguments.error("--config applies to a single --env")
     if args.head and args.config:
-        parser_.error("--head and --config exclude each other")
+        arguments.error("--head and --config exclude each other")
     args.envs = sorted(p.stem for p in config.CONFIG_DIR.glob("*.toml")) if args.all else args.envs or ["dev"]
     return args
 

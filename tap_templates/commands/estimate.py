@@ -27,6 +27,7 @@ def _rate(text: str) -> float:
 
 
 def parser(prog: str = PROG) -> cli.ArgumentParser:
+    """The command's options (also what ``tap completion`` offers)."""
     parser = cli.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--records-per-second", type=_rate, nargs="+", required=True, metavar="R",
                         help="sustained records per second (one or more rates)")
@@ -42,12 +43,12 @@ def parser(prog: str = PROG) -> cli.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    parser_ = parser(prog)
-    args = parser_.parse_args(argv)
+    arguments = parser(prog)
+    args = arguments.parse_args(argv)
     if not 100 <= args.bytes <= 100_000:
-        parser_.error("--bytes must be between 100 and 100000")
+        arguments.error("--bytes must be between 100 and 100000")
     if not 0.01 <= args.file_mb <= 5_000_000 or not 0 <= args.rejected_percent <= 50:
-        parser_.error("--file-mb must be between 0.01 and 5000000, --rejected-percent between 0 and 50")
+        arguments.error("--file-mb must be between 0.01 and 5000000, --rejected-percent between 0 and 50")
     cfg = config.load_config(args.env, args.config)
     options = Options(rates=tuple(args.records_per_second), record_bytes=args.bytes,
                       file_bytes=int(args.file_mb * 1e6), rejected_share=args.rejected_percent / 100)

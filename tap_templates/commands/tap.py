@@ -1,6 +1,6 @@
 """``tap``: every command of tap-pipeline under one name, working from any directory once installed.
 
-    tap render|diff|deploy|simulate|failover|reconcile|redrive|package|estimate ARGS ...
+    tap render|diff|deploy|simulate|failover|reconcile|redrive|package|estimate|query|reindex ARGS ...
     tap completion bash|zsh     # eval "$(tap completion bash)" in ~/.bashrc
     tap --version
 
@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("tap_templates.commands.simulate", "the whole pipeline on the local emulator, with a report"),
     "package": ("tap_templates.commands.package", "build the handler's Lambda zip"),
     "estimate": ("tap_templates.commands.estimate", "monthly cost and the first limit at a record rate"),
+    "query": ("tap_templates.commands.query", "read the records table: rejected, by data type, a record, a file"),
+    "reindex": ("tap_templates.commands.reindex", "give older records their time index shard"),
     "completion": ("tap_templates.commands.completion", "shell completion: eval \"$(tap completion bash)\""),
 }
 

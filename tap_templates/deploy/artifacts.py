@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,3 +172,14 @@ def upload_artifacts(aws: Aws, where: RegionArtifacts, template: RenderedTemplat
     return [f"bucket {where.bucket} {'created' if created else 'ready'}",
             f"{where.code_key} {'uploaded' if code_new else 'already there'}",
             f"{where.template_key} {'uploaded' if template_new else 'already there'}"]
+
+
+def upload_templates(aws: Aws, where: RegionArtifacts, templates: Sequence[RenderedTemplate]) -> list[str]:
+    """Put more templates of the region (the steps of an index rollout) next to its own, by their sha256."""
+    s3 = aws.client("s3", where.region)
+    done = []
+    for template in templates:
+        key = naming.template_object_key(template.sha256)
+        uploaded = upload(s3, where.bucket, key, template.body, "application/json")
+        done.append(f"{key} ({template.file}) {'uploaded' if uploaded else 'already there'}")
+    return done

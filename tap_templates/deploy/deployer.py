@@ -1,16 +1,17 @@
 """The least-privilege policy of the deploying identity, rendered to ``build/<env>/deployer-policy.json``.
 
-Whoever runs ``tap deploy`` (and its dry run), ``deploy destroy``, ``deploy purge``, ``deploy smoke``,
-``deploy drift`` and the operations tools (failover, reconcile, redrive) for one environment needs exactly
-this: the artifacts buckets and their objects; the environment's StackSets, their drift and their instances'
-stacks; passing the administration role to CloudFormation (self-managed) or reading the organization's
-structure (service-managed); what the pre-flight reads (the account's Lambda concurrency, VPC quotas and zones,
-Config recorders); finding and deleting what a destroy kept (the retained buckets, table, secret and keys);
-the smoke check's canary object, items and alarms; and what the operations tools read and change in the
-pipeline's queues, table, event source mappings, metrics and health checks. Each action is granted on the
-project's resources where the service authorization reference gives it a resource type, and on ``"*"`` only
-where it gives none. The file is a template of managed policies (``<project>-<env>-deployer-<n>``, split
-under IAM's size limit as the execution role's are) to attach together to that person's or CI's role.
+Whoever runs ``tap deploy`` (and its dry run), ``deploy destroy``, ``deploy purge``, ``deploy smoke``, ``deploy
+drift`` and the operations tools (failover, reconcile, redrive, query, reindex) for one environment needs exactly
+this: the artifacts buckets and their objects; the environment's StackSets, their drift and their instances' stacks;
+passing the administration role to CloudFormation (self-managed) or reading the organization's structure (service-
+managed); what the pre-flight reads (the account's Lambda concurrency, VPC quotas and zones, Config recorders);
+finding and deleting what a destroy kept (the retained buckets, table, secret and keys); the smoke check's canary
+object, items and alarms; and what the operations tools read and change in the pipeline's queues, table (and its
+description), ingested objects (a file's records are read again from its object), event source mappings, metrics and
+health checks. Each action is granted on the project's resources where the service authorization reference gives it
+a resource type, and on ``"*"`` only where it gives none. The file is a template of managed policies
+(``<project>-<env>-deployer-<n>``, split under IAM's size limit as the execution role's are) to attach together to
+that person's or CI's role.
 
 Not included: ``tap deploy roles``. It creates IAM roles and policies, which needs IAM administration in each
 account; an administrator runs it once per account, and keeping it out means the deploying identity cannot
@@ -116,8 +117,8 @@ def preflight_statements(cfg: PipelineConfig) -> list[Statement]:
 
 
 def operations_statements(cfg: PipelineConfig) -> list[Statement]:
-    """What failover, reconcile, redrive and the smoke check read and change (tap_templates/operations,
-    deploy/smoke.py)."""
+    """What failover, reconcile, redrive, the queries, reindex and the smoke check read and change
+    (tap_templates/operations, deploy/smoke.py)."""
     p = naming.named_resources(cfg)
     function = f"arn:{P}:lambda:*:{A}:function:{p}"
     aliases = aws.ForAnyValueStringEquals("kms:ResourceAliases", naming.key_alias(cfg))
@@ -136,9 +137,13 @@ def operations_statements(cfg: PipelineConfig) -> list[Statement]:
                        Condition([aliases, aws.StringLike("kms:ViaService", ["s3.*.amazonaws.com",
                                                                              "sqs.*.amazonaws.com"])]),
                        sid="PipelineKeyThroughQueuesAndBuckets"),
-        policies.allow(_actions("dynamodb", "BatchGetItem", "DeleteItem", "GetItem", "Query", "Scan", "UpdateItem"),
+        policies.allow(_actions("dynamodb", "BatchGetItem", "DeleteItem", "DescribeTable", "GetItem", "Query", "Scan",
+                                "UpdateItem"),
                        [f"arn:{P}:dynamodb:*:{A}:table/{p}", f"arn:{P}:dynamodb:*:{A}:table/{p}/index/*"],
                        sid="LedgerAndRecords"),
+        # tap query file reads an ingested object again (its records' keys); its bytes are under the data key.
+        policies.allow(_actions("s3", "GetObject", "GetObjectVersion"),
+                       [f"arn:{P}:s3:::{naming.ingest_bucket(cfg, '*')}/*"], sid="ReadIngestedObjects"),
         policies.allow(_actions("s3", "ListBucketVersions"), [f"arn:{P}:s3:::{naming.ingest_bucket(cfg, '*')}"],
                        sid="ListIngestedVersions"),
         # The canary file only: the smoke check writes, heads and deletes nothing else in the ingestion bucket.

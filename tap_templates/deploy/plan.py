@@ -2,23 +2,31 @@
 
 The plan compares the template's sha256 and the parameters with what the StackSet has, so a re-run with
 nothing changed starts no operation; per-instance overrides (a promoted secondary's ``ProcessingEnabled``)
-are read and kept, never sent.
+are read and kept, never sent. Changes to the records table are planned by ``indexes``: more than one index
+change becomes one StackSet operation per index, and a lower shard count is refused.
+
+The records table's deletion protection (the ``TableDeletionProtection`` parameter, ``components/table.py``) is
+off while an instance of the primary's StackSet is first created, and turned on by one more operation once the
+create succeeded: ``apply`` does both; the plan says so, and finds instances an interrupted deploy left
+unprotected (an override ``false``), which the next deploy protects.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from tap_templates import naming
+from tap_templates import cli, naming
+from tap_templates.components.table import DELETION_PROTECTION
 from tap_templates.config import PipelineConfig
 from tap_templates.deploy import artifacts
 from tap_templates.deploy.artifacts import RegionArtifacts, region_artifacts
 from tap_templates.deploy.aws import Aws, error_code
+from tap_templates.deploy.indexes import Rollout, rollout
 from tap_templates.deploy.manifest import desired_parameters, manifest_entries
 from tap_templates.deploy.targets import Targets, administration_role_arn, organization_accounts
 from tap_templates.errors import ConfigError
@@ -104,6 +112,13 @@ class StackSetPlan:
     retry_accounts: tuple[str, ...] = ()
     # Service-managed: the accounts each targeted OU holds now (what an operation on it reaches).
     reach: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    rollout: Rollout = field(default_factory=Rollout)  # the table's index changes, one StackSet operation each
+    unprotected: tuple[str, ...] = ()  # instances whose table an interrupted deploy left without deletion protection
+
+    @property
+    def protects_table(self) -> bool:
+        """Whether this StackSet holds the records table (its template has the deletion protection parameter)."""
+        return DELETION_PROTECTION in self.parameters
 
     def touches(self) -> list[str]:
         """The accounts an operation of this plan reaches, in this StackSet's region (for the dry run)."""
@@ -122,7 +137,8 @@ class StackSetPlan:
 
     @property
     def up_to_date(self) -> bool:
-        return not (self.changes or self.new_accounts or self.new_organizational_units or self.retry_accounts)
+        return not (self.changes or self.new_accounts or self.new_organizational_units or self.retry_accounts
+                    or self.unprotected)
 
     def describe(self) -> list[str]:
         """One line per intended action, in the order they run."""
@@ -151,6 +167,15 @@ class StackSetPlan:
         if untargeted and self.changes:
             lines.append(f"{self.name} ({self.region}): the update also reaches the instance(s) of "
                          f"{', '.join(untargeted)}, not targeted now (destroy removes them)")
+        if self.protects_table and (self.deployed is None or self.new_accounts or self.new_organizational_units):
+            lines.append(f"{self.name} ({self.region}): the new instances' records table is created without deletion "
+                         "protection (a failed create can then be rolled back); one more operation turns it on once "
+                         "the create succeeded")
+        if self.unprotected:
+            lines.append(f"{self.name} ({self.region}): turn the records table's deletion protection back on in "
+                         f"{', '.join(self.unprotected)} (an earlier deploy stopped before it did)")
+        if self.changes and self.deployed is not None:
+            lines += self.rollout.describe(self.name, self.region)
         if self.touches():
             lines.append(f"{self.name} ({self.region}): touches {len(self.touches())} account(s) in {self.region}: "
                          f"{', '.join(self.touches())}")
@@ -216,6 +241,10 @@ def plan(cfg: PipelineConfig, aws: Aws, rendering: Rendering, code_sha256: str, 
             new_organizational_units=tuple(ou for ou in chosen.organizational_units
                                            if ou not in {i.organizational_unit for i in instances}),
             retry_accounts=tuple(i.account for i in instances if not i.current), reach=reach,
+            rollout=rollout(deployed.template_body if deployed else None, template,
+                            f"{cli.command('reindex')} --env {cfg.environment}"),
+            unprotected=tuple(i.account for i in instances if i.current
+                              and i.overrides.get(DELETION_PROTECTION) == "false"),
         ))
     return plans
 

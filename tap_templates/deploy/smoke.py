@@ -9,7 +9,8 @@
 3. ``ledger``: waits (timeout, progress) for the file's ledger item (``handlers.contracts.ledger_id``) to be
    COMPLETED with the expected processed and rejected counts; FAILED, or the file in the DLQ, fails at once;
 4. ``records``: every valid record is in the table as PROCESSED and every invalid one as REJECTED, both with
-   ``sourceFile`` = the ledger ID (read through the ``processingStatus`` index);
+   ``sourceFile`` = the ledger ID: the valid ones by data type and id, the rejected ones of the file through the
+   time index (``operations.queries``, the queries ``tap query`` runs);
 5. ``dead letters``: the DLQ holds nothing about the canary file (other files' new letters are only noted);
 6. ``alarms``: the region's key alarms (``monitoring.KEY_ALARMS``, names from the rendered template) exist and
    none is in ALARM;
@@ -40,15 +41,15 @@ from handlers.contracts import CONTENT_SORT_KEY, LedgerStatus, ledger_id, ledger
 from handlers.ledger import content_id
 from tap_templates import naming
 from tap_templates.components.monitoring import KEY_ALARMS
-from tap_templates.components.table import INDEXES
 from tap_templates.config import PipelineConfig
 from tap_templates.deploy.aws import Aws
+from tap_templates.operations import queries
+from tap_templates.operations.environment import Environment
 from tap_templates.render import render
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
 LEDGER_KEEP_DAYS = 15  # longer than SQS keeps a message (14 days at most)
 VALID, INVALID = 3, 2
-STATUS_INDEX = next(name for name, key in INDEXES.items() if key == "processingStatus")
 
 
 class Failed(Exception):
@@ -130,6 +131,7 @@ class Canary:
     key: str
     body: bytes
     timestamp: str
+    ids: tuple[str, ...]  # of the valid records (data type ``sensor``)
 
     @classmethod
     def make(cls, run_id: str, now: datetime) -> Canary:
@@ -140,7 +142,8 @@ class Canary:
                                "deviceId": "smoke-check", "metric": "temperature", "value": "not a number"}),
                    "this line is not JSON"]
         lines = [json.dumps(r, sort_keys=True) for r in valid] + invalid
-        return cls(naming.smoke_object_key(run_id), ("\n".join(lines) + "\n").encode(), stamp)
+        return cls(naming.smoke_object_key(run_id), ("\n".join(lines) + "\n").encode(), stamp,
+                   tuple(r["id"] for r in valid))
 
 
 @dataclass
@@ -251,20 +254,21 @@ def check_counts(item: dict[str, Any]) -> str:
     return f"COMPLETED: {processed} processed, {rejected} rejected (attempts {item.get('attempts', {}).get('N')})"
 
 
-def _query(run: Run, status: str, timestamp: str) -> list[dict[str, Any]]:
-    return run.client("dynamodb").query(
-        TableName=naming.table(run.cfg), IndexName=STATUS_INDEX,
-        KeyConditionExpression="processingStatus = :s AND #t = :t", FilterExpression="sourceFile = :f",
-        ExpressionAttributeNames={"#t": "timestamp"},
-        ExpressionAttributeValues={":s": {"S": status}, ":t": {"S": timestamp}, ":f": {"S": run.ledger}},
-    ).get("Items", [])
+def _records(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The canary's processed records (by data type and id) and its rejected ones (of the file, by the index)."""
+    table = queries.TableQueries(Environment(run.cfg, run.aws), run.region)
+    processed = [item for rid in run.canary.ids for item in table.record("sensor", rid)
+                 if item.get("sourceFile", {}).get("S") == run.ledger
+                 and item.get("processingStatus", {}).get("S") == "PROCESSED"]
+    found, _ = table.rejected(queries.Window("", ""), source_file=run.ledger)
+    rejected = [item for item in found if item.get("processingStatus", {}).get("S") == "REJECTED"]
+    return processed, rejected
 
 
 def check_records(run: Run, ledger_item: dict[str, Any]) -> str:
     """The index is eventually consistent: asked again until the counts match or the time is up."""
-    processed_at = ledger_item["startedAt"]["S"]
     while True:
-        processed, rejected = _query(run, "PROCESSED", run.canary.timestamp), _query(run, "REJECTED", processed_at)
+        processed, rejected = _records(run)
         run.items = processed + rejected
         if (len(processed), len(rejected)) == (VALID, INVALID):
             return f"{len(processed)} PROCESSED and {len(rejected)} REJECTED items from the canary file"

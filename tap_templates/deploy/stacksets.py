@@ -6,6 +6,10 @@ StackSet has one stack instance per target account, in its own region only. Stac
 manifest's order, secondaries first, and each waits for the one before: the primary replicates into the
 secondaries' buckets and creates global-table replicas with their keys, which must exist already.
 
+A change of more than one index of the records table runs as one update per index (``plan.rollout``, templates
+uploaded with the rest), and the table's deletion protection is off while the primary's instances are first
+created and turned on right after (``plan``'s docstring says why).
+
 The code location (``CodeBucket``/``CodeKey``) is a StackSet parameter: every instance of a region reads the same
 content-addressed zip from the deploying account's artifacts bucket there, so a new template and new code
 reach each instance in one operation. Per-instance overrides are reserved for per-instance state, such as a
@@ -28,7 +32,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tap_templates import naming, regions
+from tap_templates.components.table import DELETION_PROTECTION
 from tap_templates.config import PipelineConfig
+from tap_templates.deploy.artifacts import region_artifacts
 from tap_templates.deploy.aws import Aws
 from tap_templates.deploy.plan import (
     StackSetPlan,
@@ -108,10 +114,16 @@ def wait(aws: Aws, stack_set: str, region: str, operation_id: str, action: str, 
     raise OperationFailed(stack_set, action, status, failures or [reason or "no instance reported a reason"])
 
 
-def _stack_set_arguments(cfg: PipelineConfig, aws: Aws, p: StackSetPlan) -> dict[str, Any]:
+def _stack_set_arguments(cfg: PipelineConfig, aws: Aws, p: StackSetPlan, template_url: str | None = None,
+                         protected: bool = True) -> dict[str, Any]:
+    """The StackSet's settings; ``template_url`` for a step of an index rollout, ``protected`` False while the
+    records table's first create is not done."""
+    parameters = dict(p.parameters)
+    if not protected and p.protects_table:
+        parameters[DELETION_PROTECTION] = "false"
     arguments: dict[str, Any] = {
-        "TemplateURL": p.where.template_url, "Capabilities": _capabilities(p.template),
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(p.parameters.items())],
+        "TemplateURL": template_url or p.where.template_url, "Capabilities": _capabilities(p.template),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
     }
     if not p.targets.service_managed:
         arguments |= {"AdministrationRoleARN": administration_role_arn(cfg, aws),
@@ -123,11 +135,19 @@ def _stack_set_arguments(cfg: PipelineConfig, aws: Aws, p: StackSetPlan) -> dict
 
 def apply(cfg: PipelineConfig, aws: Aws, p: StackSetPlan, on_progress: ProgressCallback,
           poll_seconds: float = 5.0) -> list[str]:
-    """Create or update the StackSet, then its missing instances; wait for each operation. Returns the actions
-    that ran, each also reported to ``on_progress`` as it ends."""
+    """Create or update the StackSet (an index rollout one step per operation), then its missing instances, then
+    protect the records table of what was created; wait for each operation. Returns the actions that ran, each
+    also reported to ``on_progress`` as it ends."""
     cf = aws.client("cloudformation", p.region)
     preferences = operation_preferences(cfg, p.region)
     done = []
+    # The StackSet's table is unprotected until its first create is done (a new StackSet, or one an earlier deploy
+    # left with the parameter off): every operation keeps it off, and a last one turns it on.
+    first_create = p.protects_table and (p.deployed is None
+                                         or p.deployed.parameters.get(DELETION_PROTECTION) == "false")
+    # The StackSet is updated when anything but that parameter changes (an update reaches every instance, failed
+    # ones included); the parameter itself is set by the last operation.
+    updated = p.deployed is not None and bool(set(p.changes) - {f"parameter {DELETION_PROTECTION}"})
 
     def run(action: str, call: Callable[..., dict[str, Any]], **arguments: Any) -> None:
         token = str(uuid.uuid4())  # idempotency token: a retried call cannot start a second operation
@@ -141,18 +161,59 @@ def apply(cfg: PipelineConfig, aws: Aws, p: StackSetPlan, on_progress: ProgressC
                  if p.targets.service_managed else {"PermissionModel": "SELF_MANAGED"})
         cf.create_stack_set(StackSetName=p.name,
                             Description=f"tap-pipeline {cfg.environment}: {p.role} region {p.region}",
-                            **_stack_set_arguments(cfg, aws, p), **extra)
+                            **_stack_set_arguments(cfg, aws, p, protected=not first_create), **extra)
         on_progress(OperationProgress(p.name, "create StackSet", "SUCCEEDED", 0.0))
         done.append("create StackSet")
-    elif p.changes:
-        run("update", cf.update_stack_set, **_stack_set_arguments(cfg, aws, p))
-    if p.new_accounts or p.new_organizational_units:
-        run("create instances", cf.create_stack_instances, Regions=[p.region],
-            **p.targets.instance_targets(p.new_accounts))
-    if p.retry_accounts and not p.changes:
+    elif updated:
+        total = p.rollout.operations
+        for number, (step, change) in enumerate(zip(p.rollout.steps, p.rollout.changes, strict=False), 1):
+            url = region_artifacts(cfg, aws, step, "").template_url
+            run(f"update {number} of {total} ({change.action} index {change.name})", cf.update_stack_set,
+                **_stack_set_arguments(cfg, aws, p, url, protected=not first_create))
+        last = p.rollout.changes[-1] if p.rollout.steps else None
+        run(f"update {total} of {total} ({last.action} index {last.name})" if last else "update", cf.update_stack_set,
+            **_stack_set_arguments(cfg, aws, p, protected=not first_create))
+    fresh = _create_instances(cfg, aws, p, run, first_create) if p.new_accounts or p.new_organizational_units else []
+    if p.retry_accounts and not updated:
         # No ParameterOverrides: AWS keeps every instance's overrides as they are.
         run("retry instances", cf.update_stack_instances, Regions=[p.region], **_some_instances(p, p.retry_accounts))
+    if first_create:
+        run("turn on the records table's deletion protection", cf.update_stack_set, **_stack_set_arguments(cfg, aws, p))
+    elif p.protects_table and (fresh or p.unprotected):
+        _protect_instances(aws, p, run, [*fresh, *p.unprotected])
     return done
+
+
+def _create_instances(cfg: PipelineConfig, aws: Aws, p: StackSetPlan, run: Callable[..., None],
+                      first_create: bool) -> list[str]:
+    """Create the missing instances; in a StackSet whose table is protected already, the new instances' table is
+    created unprotected (an override), and the accounts created are returned to be protected next."""
+    cf = aws.client("cloudformation", p.region)
+    unprotect = p.protects_table and not first_create
+    before = {i.account for i in read_instances(aws, p.name, p.region)} if unprotect else set()
+    overrides = {"ParameterOverrides": [{"ParameterKey": DELETION_PROTECTION, "ParameterValue": "false"}]} \
+        if unprotect else {}
+    run("create instances", cf.create_stack_instances, Regions=[p.region],
+        **p.targets.instance_targets(p.new_accounts), **overrides)
+    if not unprotect:
+        return []
+    return sorted({i.account for i in read_instances(aws, p.name, p.region)} - before)
+
+
+def _protect_instances(aws: Aws, p: StackSetPlan, run: Callable[..., None], accounts: Sequence[str]) -> None:
+    """Drop the ``false`` override of these instances (they take the StackSet's ``true``), keeping any other
+    override at its value: AWS replaces an instance's override list with the one given, and keeps a parameter
+    listed with ``UsePreviousValue``."""
+    overrides = {i.account: i.overrides for i in read_instances(aws, p.name, p.region)}
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for account in accounts:
+        kept = tuple(sorted(k for k in overrides.get(account, {}) if k != DELETION_PROTECTION))
+        groups.setdefault(kept, []).append(account)
+    cf = aws.client("cloudformation", p.region)
+    for kept, group in groups.items():
+        run("turn on the records table's deletion protection", cf.update_stack_instances, Regions=[p.region],
+            **_some_instances(p, group),
+            ParameterOverrides=[{"ParameterKey": k, "UsePreviousValue": True} for k in kept])
 
 
 def _some_instances(p: StackSetPlan, accounts: Sequence[str]) -> dict[str, Any]:

@@ -23,14 +23,16 @@ from tap_templates.operations.environment import Environment, OperationError, Un
 FAILED = cli.FAILED
 
 
-def common_options() -> cli.ArgumentParser:
-    """A parent parser: ``--env`` is required, so an operation never runs on an environment by default."""
+def common_options(dry_run: bool = True) -> cli.ArgumentParser:
+    """A parent parser: ``--env`` is required, so an operation never runs on an environment by default.
+    Read-only commands (the queries) have no ``--dry-run``."""
     parent = cli.ArgumentParser(add_help=False)
     parent.add_argument("--env", required=True, help="environment (config/ENV.toml), e.g. dev or prod")
     parent.add_argument("--config", type=Path, metavar="FILE", help="config file instead of config/ENV.toml")
     parent.add_argument("--endpoint-url", metavar="URL", help="send every AWS call here (an emulator)")
     parent.add_argument("--profile", help="AWS profile to use")
-    parent.add_argument("--dry-run", action="store_true", help="read and show what would be done; change nothing")
+    if dry_run:
+        parent.add_argument("--dry-run", action="store_true", help="read and show what would be done; change nothing")
     return parent
 
 

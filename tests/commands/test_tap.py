@@ -66,7 +66,8 @@ def test_shell_completion_offers_commands_subcommands_options_and_environments(t
     assert result.returncode == 0 and result.stderr == ""
     script = result.stdout
     assert script.rstrip().endswith("complete -F _tap tap")
-    assert complete(script, "tap", "re", cwd=tmp_path) == ["render", "reconcile", "redrive"]
+    assert complete(script, "tap", "re", cwd=tmp_path) == ["render", "reconcile", "redrive", "reindex"]
+    assert complete(script, "tap", "query", "d", cwd=tmp_path) == ["data-type"]
     assert complete(script, "tap", "deploy", "p", cwd=tmp_path) == ["purge"]
     assert complete(script, "tap", "failover", "pro", cwd=tmp_path) == ["promote"]
     assert complete(script, "tap", "simulate", "--ou", cwd=tmp_path) == ["--output"]

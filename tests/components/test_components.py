@@ -175,6 +175,13 @@ def test_only_the_bucket_may_send_to_the_ingest_queue_and_only_over_tls(t):
 
 
 @pytest.mark.parametrize("t", PRIMARIES, ids=[t.env for t in PRIMARIES])
+def test_table_deletion_protection_is_a_parameter_on_by_default(t):
+    parameter = t.body["Parameters"]["TableDeletionProtection"]
+    assert parameter["Default"] == "true" and parameter["AllowedValues"] == ["true", "false"]
+    assert t.body["Conditions"]["TableIsProtected"] == {"Fn::Equals": [{"Ref": "TableDeletionProtection"}, "true"]}
+
+
+@pytest.mark.parametrize("t", PRIMARIES, ids=[t.env for t in PRIMARIES])
 def test_global_table_schema_replicas_and_retention(t):
     cfg = config(t.env)
     table = t.one("AWS::DynamoDB::GlobalTable")
@@ -182,8 +189,9 @@ def test_global_table_schema_replicas_and_retention(t):
     assert table["KeySchema"] == [{"AttributeName": "recordId", "KeyType": "HASH"},
                                   {"AttributeName": "timestamp", "KeyType": "RANGE"}]
     indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in table["GlobalSecondaryIndexes"]}
-    assert indexes == {"ProcessingStatusIndex": ["processingStatus", "timestamp"],
-                       "DataTypeIndex": ["dataType", "timestamp"]}
+    assert indexes == {"TimeIndex": ["timeShard", "timestamp"]}
+    assert [i["Projection"] for i in table["GlobalSecondaryIndexes"]] == [{"ProjectionType": "ALL"}]
+    assert sorted(a["AttributeName"] for a in table["AttributeDefinitions"]) == ["recordId", "timeShard", "timestamp"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
@@ -191,7 +199,7 @@ def test_global_table_schema_replicas_and_retention(t):
     assert [r["Region"] for r in table["Replicas"]] == list(cfg.regions)
     for replica in table["Replicas"]:
         assert replica["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-        assert replica["DeletionProtectionEnabled"] is True
+        assert replica["DeletionProtectionEnabled"] == {"Fn::If": ["TableIsProtected", True, False]}
         assert replica["ContributorInsightsSpecification"] == {"Enabled": True}
         key = replica["SSESpecification"]["KMSMasterKeyId"]
         if replica["Region"] == t.region:

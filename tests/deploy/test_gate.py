@@ -46,13 +46,14 @@ def test_removing_a_data_resource_is_refused_until_it_is_named(aws, cli, code_zi
     assert one_line(refused) == ("deploy.py: refusing to replace or remove data resource(s) PseudonymizationSecret "
                                  "(listed above); once their data is copied or no longer needed, deploy again with "
                                  "--allow-replacement PseudonymizationSecret")
-    assert operations(aws, PRIMARY) == ["CREATE"], "nothing was started"
+    # the first deploy's two: the create, and turning the table's deletion protection on
+    assert operations(aws, PRIMARY) == ["CREATE", "UPDATE"], "nothing was started"
     dry = cli("--env", "dev", "--config", config, "--code-zip", str(code_zip[0]), "--dry-run")
     assert dry.code == 1 and "the deploy would be refused" in dry.out and "blocked: " in dry.out
     allowed = cli("--env", "dev", "--config", config, "--code-zip", str(code_zip[0]), "--yes",
                   "--allow-replacement", "PseudonymizationSecret")
     assert allowed.code == 0, allowed.err
-    assert "blocked:" not in allowed.out and operations(aws, PRIMARY) == ["CREATE", "UPDATE"]
+    assert "blocked:" not in allowed.out and operations(aws, PRIMARY) == ["CREATE", "UPDATE", "UPDATE"]
 
 
 def test_a_create_only_change_of_a_queue_is_refused_with_its_reason(aws, cli, code_zip):

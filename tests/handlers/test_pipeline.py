@@ -24,7 +24,7 @@ def test_the_duplicate_window_stays_bounded():
     assert recent.first_position(("a", "t"), 2) == 1
     for i in range(1000):
         recent.first_position((f"k{i}", "t"), i)
-    assert len(recent._positions) == len(recent._order) == 100
+    assert len(recent.positions) == len(recent.order) == 100
     assert recent.first_position(("a", "t"), 3) is None  # forgotten: far-apart duplicates overwrite
 
 

@@ -60,6 +60,8 @@ def test_the_template_environment_configures_the_handler(template):
            for k, v in function["Environment"]["Variables"].items()}
     config = settings.load_settings({**env, "AWS_REGION": "us-east-1"})
     assert config.table_name == env["TABLE_NAME"]
+    assert (config.data_type_shards, config.rejected_shards, config.index_data_types) == (
+        int(env["DATA_TYPE_SHARDS"]), int(env["REJECTED_SHARDS"]), env["INDEX_DATA_TYPES"] == "true")
     assert env["POWERTOOLS_SERVICE_NAME"] and env["POWERTOOLS_METRICS_NAMESPACE"]
 
 
@@ -69,8 +71,7 @@ def test_the_table_has_the_keys_and_indexes_the_items_use(table_template):
     assert keys == {"HASH": "recordId", "RANGE": "timestamp"}
     indexes = {i["IndexName"]: {k["KeyType"]: k["AttributeName"] for k in i["KeySchema"]}
                for i in table["GlobalSecondaryIndexes"]}
-    assert indexes["ProcessingStatusIndex"] == {"HASH": "processingStatus", "RANGE": "timestamp"}
-    assert indexes["DataTypeIndex"] == {"HASH": "dataType", "RANGE": "timestamp"}
+    assert indexes == {"TimeIndex": {"HASH": contracts.TIME_SHARD, "RANGE": "timestamp"}}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert contracts.LEDGER_SORT_KEY == "LEDGER"
 

@@ -59,3 +59,30 @@ def test_failover_reconcile_and_redrive_need_nothing_else(env, pipeline, outage)
     decisions = iam_simulator.decide(cases)
     refused = {f"{r.action} {r.resource}": d for (r, _), d in zip(cases, decisions, strict=True) if d != ALLOWED}
     assert refused == {}
+
+
+def test_the_queries_and_reindex_need_nothing_else(env, pipeline, outage):
+    from tap_templates.operations import file_records, queries, reindex
+
+    pipeline.upload(PRIMARY, "ops/q.jsonl", jsonl("q", 3) + b'{"id": "bad"}\n')
+    pipeline.drain(PRIMARY)
+    recorder = Recorder(outage.session)
+    table = queries.TableQueries(env, PRIMARY)
+    table.check_index()
+    now = dt.datetime.now(dt.UTC)
+    window = queries.Window.of(now - dt.timedelta(hours=1), now)
+    rejected = list(table.rejected(window)[0])
+    assert rejected and list(table.data_type("sensor", queries.Window("2024-01-01T00:00:00.000Z", window.until))[0])
+    assert table.record("sensor", "q-0000")
+    lid = queries.file_id(env, PRIMARY, "ops/q.jsonl")
+    assert list(table.rejected(window, source_file=lid)[0]) == rejected
+    assert len(list(file_records.file_records(table, lid).items)) == 4
+    reindex.reindex(env, PRIMARY, segments=2)
+    operations = {(c.service, c.operation) for c in recorder.calls}
+    assert {("dynamodb", "Query"), ("dynamodb", "BatchGetItem"), ("dynamodb", "Scan"), ("dynamodb", "DescribeTable"),
+            ("s3", "HeadObject"), ("s3", "GetObject")} <= operations
+    cases = [(r, policies_for(r, c.region)) for c in recorder.calls
+             for r in requests(c, PRINCIPAL, naming.prefix(CFG))]
+    decisions = iam_simulator.decide(cases)
+    refused = {f"{r.action} {r.resource}": d for (r, _), d in zip(cases, decisions, strict=True) if d != ALLOWED}
+    assert refused == {}

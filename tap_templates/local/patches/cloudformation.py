@@ -10,7 +10,8 @@ does for a ``Ref`` to one.
 
 Gap: ``DeletionPolicy: RetainExceptOnCreate`` (the data-holding resources) is not known: moto deletes those
 resources with their stack. ``patch_retain_except_on_create`` keeps them, as CloudFormation does on every
-deletion that is not the rollback of a failed first create.
+deletion that is not the rollback of a failed first create; a rollback (``ROLLING_BACK``, set by the StackSet
+patches when an instance's first create fails) deletes them, as CloudFormation does.
 
 Speed: moto parses every template with PyYAML's pure-Python loader (about 0.4 s for one of our 100 KB JSON
 templates, on every stack create and update). ``patch_template_parsing`` parses JSON templates as JSON.
@@ -18,6 +19,7 @@ templates, on every stack create and update). ``patch_template_parsing`` parses 
 
 from __future__ import annotations
 
+import contextvars
 import json
 from typing import Any
 
@@ -28,6 +30,8 @@ CONDITION_UPDATES = Patch("cloudformation: updates through conditions")
 OUTPUTS_OF_SKIPPED = Patch("cloudformation: outputs of skipped resources")
 RETAIN_EXCEPT_ON_CREATE = Patch("cloudformation: RetainExceptOnCreate")
 TEMPLATE_PARSING = Patch("cloudformation: JSON templates parsed as JSON")
+# True while a stack is deleted as the rollback of its failed first create.
+ROLLING_BACK: contextvars.ContextVar[bool] = contextvars.ContextVar("rolling_back", default=False)
 
 
 def conditions_using(conditions: dict[str, Any], parameters: set[str]) -> set[str]:
@@ -106,7 +110,7 @@ def patch_retain_except_on_create() -> None:
 
     def delete(self: Any) -> None:
         for resource in self._resource_json_map.values():
-            if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+            if resource.get("DeletionPolicy") == "RetainExceptOnCreate" and not ROLLING_BACK.get():
                 resource["DeletionPolicy"] = "Retain"
         original(self)
 

@@ -2,13 +2,15 @@
 
 Gaps: an instance's parameter overrides replace the StackSet's parameters instead of overriding them;
 ``UpdateStackSet`` and ``UpdateStackInstances`` record the new template and parameters but never update the
-instances' stacks (and ``UpdateStackSet`` with accounts wipes every override); a stack that fails to create
-raises out of ``CreateStackInstances`` instead of failing the operation with the instance's status reason
-(and a stack that fails to delete raises out of ``DeleteStackInstances``); ``ListStackInstances`` returns a
+instances' stacks (and ``UpdateStackSet`` with accounts wipes every override; an empty ``ParameterOverrides``
+list, which on AWS sets every overridden parameter back to the StackSet's value, changes nothing); a stack that
+fails to create raises out of ``CreateStackInstances`` instead of failing the operation with the instance's status
+reason (and a stack that fails to delete raises out of ``DeleteStackInstances``); ``ListStackInstances`` returns a
 made-up stack ID; ``UpdateStackSet`` without ``OperationId`` has none.
 
 Four patches: instances merge overrides into the StackSet's parameters and report their real stack IDs
-(``patch_instance_overrides``); updates reach the instances' stacks (``patch_instance_updates``); deletes and
+(``patch_instance_overrides``); updates reach the instances' stacks, and an override list given, even empty,
+replaces the instances' overrides (``patch_instance_updates``); deletes and
 ``ListStackSetOperationResults`` report per instance (``patch_operation_results``). A failure belongs to the
 operation, not the call, as on AWS: every operation records a result per instance, so one failed instance makes
 it FAILED with that instance's ``StatusReason`` (a failed create is rolled back first).
@@ -28,6 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from tap_templates.local.patches.cloudformation import ROLLING_BACK
 from tap_templates.local.patches.guard import Patch
 
 INSTANCE_OVERRIDES = Patch("stacksets: instances merge overrides")
@@ -56,6 +59,8 @@ class _Operation:
 
 
 _running: contextvars.ContextVar[_Operation | None] = contextvars.ContextVar("stack_set_operation", default=None)
+# Whether the UpdateStackInstances call being answered named ParameterOverrides at all (moto passes [] either way).
+_overrides_given: contextvars.ContextVar[bool] = contextvars.ContextVar("overrides_given", default=False)
 
 
 def _as_dict(parameters: Any) -> dict[str, str]:
@@ -78,14 +83,19 @@ def _instance_stack_name(stack_set_name: str) -> str:
 
 
 def _roll_back(account: str, region: str, stack_set_name: str) -> None:
-    """As CloudFormation does after a failed create: delete what the failed stack had created."""
+    """As CloudFormation does after a failed create: delete what the failed stack had created, the resources kept
+    by ``RetainExceptOnCreate`` included; what cannot be deleted (a protected table) stays, as after AWS's
+    ROLLBACK_FAILED."""
     backend = _moto["cloudformation_backends"][account][region]
     for stack in list(backend.stacks.values()):
         if stack.name == _instance_stack_name(stack_set_name):
+            token = ROLLING_BACK.set(True)
             try:
                 backend.delete_stack(stack.stack_id)
             except Exception:  # best effort, like a rollback that leaves resources behind
                 backend.stacks.pop(stack.stack_id, None)
+            finally:
+                ROLLING_BACK.reset(token)
 
 
 def _finish(operation: dict[str, Any], results: list[Result]) -> dict[str, Any]:
@@ -239,7 +249,8 @@ def _update_instances(self: Any, accounts: list[str], regions: list[str],
     operation = self._create_operation(str(uuid.uuid4()), "UPDATE", "SUCCEEDED", accounts, regions)
     results = []
     for instance in _targets(self, accounts, regions):
-        if parameters:  # AWS: the given list replaces the overrides, except keys marked UsePreviousValue
+        if parameters or _overrides_given.get():  # AWS: a given list replaces the overrides, except keys marked
+            # UsePreviousValue (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackInstances.html)
             previous = _as_dict(instance.parameters)
             kept = {p["ParameterKey"]: previous[p["ParameterKey"]] for p in parameters
                     if p.get("UsePreviousValue") in (True, "true") and p["ParameterKey"] in previous}
@@ -248,8 +259,21 @@ def _update_instances(self: Any, accounts: list[str], regions: list[str],
     return _finish(operation, results)
 
 
+def _noting_overrides(original: Any) -> Any:
+    def call(self: Any) -> Any:
+        token = _overrides_given.set(self._get_param("ParameterOverrides") is not None)
+        try:
+            return original(self)
+        finally:
+            _overrides_given.reset(token)
+    return call
+
+
 def patch_instance_updates() -> None:
     patch = INSTANCE_UPDATES
+    response_cls = patch.require(patch.module("moto.cloudformation.responses"), "CloudFormationResponse")
+    response_cls.update_stack_instances = _noting_overrides(patch.require(response_cls, "update_stack_instances",
+                                                                          ("self",)))
     models = patch.module("moto.cloudformation.models")
     stack_set_cls = patch.require(models, "StackSet")
     stack_cls = patch.require(models, "Stack")
