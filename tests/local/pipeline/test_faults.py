@@ -42,6 +42,7 @@ class Faults:
     def __init__(self, service: str, rng: random.Random, rate: float, bursts: set[int]) -> None:
         self.service, self.rng, self.rate, self.bursts = service, rng, rate, bursts
         self.calls = self.injected = 0
+        self.burst_started = False
         self.doomed: dict[tuple[str, str, str], int] = {}
 
     def __call__(self, request, **_):
@@ -50,6 +51,7 @@ class Faults:
         identity = (request.method, urllib.parse.urlsplit(request.url).path, hashlib.sha256(body).hexdigest())
         if self.calls in self.bursts:
             self.doomed[identity] = SDK_ATTEMPTS
+            self.burst_started = True
         if self.doomed.get(identity) or self.rng.random() < self.rate:
             if self.doomed.get(identity):
                 self.doomed[identity] -= 1
@@ -98,7 +100,12 @@ def test_throttling_and_server_errors_at_random_points_lose_and_duplicate_nothin
     inject(PRIMARY, "dynamodb", "before-send.dynamodb", table_faults)
     inject(PRIMARY, "s3", "before-send.s3", s3_faults)
     report = pipeline.drain(PRIMARY)
-    assert table_faults.injected >= SDK_ATTEMPTS and s3_faults.injected >= SDK_ATTEMPTS
+    # Both services failed, a burst started in each, and (below) one outlasted the SDK's retries. How many of a
+    # burst's answers are sent depends on timing (the writer's threads order the requests; an invocation near its
+    # deadline stops asking, and its redelivery resumes with other requests): under load a seed once saw 3 of 5,
+    # so the count is not asserted.
+    assert table_faults.burst_started and s3_faults.burst_started
+    assert table_faults.injected > 1 and s3_faults.injected > 1
     assert report.messages_retried >= 1, "a table request failed past the SDK's retries: SQS redelivered"
     assert report.messages_left == 0 and report.stopped == "drained"
     assert_exactly_once(pipeline, prefix, files, versions)
