@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn, Protocol, TextIO
 
+from tap_templates import config
 from tap_templates.errors import ConfigError
 
 FAILED = 1
@@ -57,6 +58,17 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
 
 
 # --- paths the user names -----------------------------------------------------------------------------------
+
+
+def chosen_environments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The environments of ``--env`` (repeatable), ``--all`` and ``--config`` as render and diff take them: one
+    rule for both, so ``--all`` means the same environments everywhere (the working directory's and the
+    shipped ones)."""
+    if args.all and args.envs:
+        parser.error("--all and --env exclude each other")
+    if args.config and (args.all or len(args.envs or []) > 1):
+        parser.error("--config applies to a single --env")
+    return config.environments() if args.all else args.envs or ["dev"]
 
 
 def writable_folder(path: Path, option: str) -> Path:

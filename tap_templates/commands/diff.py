@@ -50,13 +50,9 @@ def parser(prog: str = PROG) -> cli.ArgumentParser:
 def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
     arguments = parser(prog)
     args = arguments.parse_args(argv)
-    if args.all and args.envs:
-        arguments.error("--all and --env exclude each other")
-    if args.config and (args.all or len(args.envs or []) > 1):
-        arguments.error("--config applies to a single --env")
     if args.head and args.config:
         arguments.error("--head and --config exclude each other")
-    args.envs = sorted(p.stem for p in config.CONFIG_DIR.glob("*.toml")) if args.all else args.envs or ["dev"]
+    args.envs = cli.chosen_environments(arguments, args)
     return args
 
 

@@ -35,13 +35,7 @@ def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespa
     args = parser_.parse_args(argv)
     if args.graph and args.check:
         parser_.error("--graph writes files and --check writes none: use one of them")
-    if args.all and args.envs:
-        parser_.error("--all and --env exclude each other")
-    if args.config and (args.all or len(args.envs or []) > 1):
-        parser_.error("--config applies to a single --env")
-    if args.all:
-        args.envs = config.environments()
-    args.envs = args.envs or ["dev"]
+    args.envs = cli.chosen_environments(parser_, args)
     return args
 
 

@@ -59,3 +59,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
         done = run(*args)
         assert done.returncode == 2, (args, done.stdout)
         assert done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+
+
+def test_all_means_the_working_directory_environments_too(tmp_path, monkeypatch):
+    """``--all`` selects what ``render --all`` renders: the shipped environments and the working directory's."""
+    from tap_templates.commands import diff
+    from tap_templates.commands import render as render_command
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "staging.toml").write_text((ROOT / "config" / "dev.toml").read_text())
+    monkeypatch.chdir(tmp_path)
+    chosen = diff.parse_args(["--all", "--against", str(tmp_path)]).envs
+    assert chosen == ["dev", "prod", "staging"]
+    assert render_command.parse_args(["--all"]).envs == chosen
