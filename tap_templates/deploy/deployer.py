@@ -91,9 +91,10 @@ def stackset_statements(cfg: PipelineConfig) -> list[Statement]:
 
 def preflight_statements(cfg: PipelineConfig) -> list[Statement]:
     """What the pre-flight reads before every deploy and dry run (deploy/preflight.py): the account's Lambda
-    concurrency and the processor's reservation; with the isolated network, the zones, endpoint services and VPC
-    quotas; with Config rules, the account's configuration recorders."""
-    unscoped = _actions("lambda", "GetAccountSettings")
+    concurrency and the processor's reservation, the table-level write throughput quota; with the isolated
+    network, the zones, endpoint services and VPC quotas; with Config rules, the account's configuration
+    recorders."""
+    unscoped = [*_actions("lambda", "GetAccountSettings"), Action("dynamodb", "DescribeLimits")]
     if cfg.network.isolated:
         unscoped += [*_actions("ec2", "DescribeAvailabilityZones", "DescribeVpcEndpointServices",
                                "DescribeVpcEndpoints", "DescribeVpcs"),

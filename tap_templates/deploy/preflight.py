@@ -17,7 +17,12 @@ what would be deployed:
   endpoint");
 - the VPC quotas the network needs (Amazon VPC User Guide, "Amazon VPC quotas"): VPCs per Region, gateway
   endpoints per Region, interface endpoints per VPC. ``QUOTAS`` lists them; add a quota there (with how many
-  the templates need) for any other limit the deploy must fit in.
+  the templates need) for any other limit the deploy must fit in;
+- the account quotas ``[capacity]`` says the pipeline is sized for, which ``tap estimate`` takes its limits
+  from: the table-level write throughput in every region that holds a replica (``DescribeLimits``; on-demand
+  tables share the table-level quota with provisioned ones, 40,000 write units per table and per index by
+  default: Amazon DynamoDB Developer Guide, "Quotas in Amazon DynamoDB", ServiceQuotas.html), and concurrent
+  Lambda executions.
 
 Only the account whose credentials run the deploy can be read: other target accounts (and organizational
 units) get a note saying they were not checked. A check that cannot read what it needs (access denied, an
@@ -130,7 +135,7 @@ def run(cfg: PipelineConfig, aws: Aws, chosen: Targets, rendering: Rendering) ->
     if aws.account in chosen.accounts:
         plans = {t.region: RegionPlan(t.region, json.loads(t.body)) for t in rendering.templates}
         for region in regions.deploy_order(cfg):
-            for check in (lambda_concurrency, config_recorder, zones_and_endpoints, quotas):
+            for check in (lambda_concurrency, config_recorder, zones_and_endpoints, quotas, capacity_quotas):
                 found, note = _attempt(check, cfg, aws, plans[region])
                 problems += [f"{PREFIX} {aws.account} {region}: {line}" for line in found]
                 notes += [f"{PREFIX} {aws.account} {region}: {note}"] if note else []
@@ -304,4 +309,24 @@ def quotas(cfg: PipelineConfig, aws: Aws, plan: RegionPlan) -> list[str]:
         if in_use + needed > value:
             found.append(f"quota '{quota.name}' ({quota.service} {quota.code}) is {value:g}: {in_use} in use and "
                          f"the pipeline adds {needed}; request an increase in Service Quotas or free some")
+    return found
+
+
+def capacity_quotas(cfg: PipelineConfig, aws: Aws, plan: RegionPlan) -> list[str]:
+    """Every region runs the function and holds a replica of the table (replicated writes count against the
+    replica's quota), so each is checked against ``[capacity]``."""
+    found = []
+    assumed = cfg.capacity
+    table = int(aws.client("dynamodb", plan.region).describe_limits()["TableMaxWriteCapacityUnits"])
+    if table < assumed.table_write_quota:
+        found.append(f"DynamoDB allows {table:,} write units per second per table here, below the "
+                     f"{assumed.table_write_quota:,} of [capacity] table_write_quota that the pipeline is sized for "
+                     f"(tap estimate): request a higher table-level write throughput quota in Service Quotas, or "
+                     f"set capacity.table_write_quota = {table}")
+    executions = int(aws.client("lambda", plan.region).get_account_settings()["AccountLimit"]["ConcurrentExecutions"])
+    if executions < assumed.lambda_concurrency_quota:
+        found.append(f"Lambda allows {executions:,} concurrent executions here, below the "
+                     f"{assumed.lambda_concurrency_quota:,} of [capacity] lambda_concurrency_quota that the pipeline "
+                     f"is sized for (tap estimate): request a higher 'Concurrent executions' quota "
+                     f"({LAMBDA_CONCURRENCY_QUOTA}), or set capacity.lambda_concurrency_quota = {executions}")
     return found

@@ -6,17 +6,16 @@ what it needs from the rendered template. Only this package (and the tests) impo
 
 Where each gap is covered (the module's docstring describes it):
 
-- ``patches`` (``patch_moto``, once when the emulator starts; ``patches.guard`` stops it on a moto the patches
-  no longer fit): ``kms`` key tags and policy; ``dynamodb`` the global table model (its index and deletion
-  protection updates, one index change per update, its deletion); ``awslambda`` function
-  architectures and tracing, ``GetAccountSettings``, version references and updates, an alias model;
-  ``cloudformation`` updates through conditions, outputs of skipped resources, ``RetainExceptOnCreate`` (kept,
-  but deleted by a failed first create's rollback), JSON
-  templates parsed as JSON; ``ec2`` route tables deleted with their stack, subnets placed by
-  ``AvailabilityZoneId``; ``stacksets`` overrides (an empty list clears them), instance updates, failed operations
-  and their rollback; ``iam`` TLS-only
-  bucket policies; ``s3`` event ``versionId``/``sequencer``/time and the server's replication route; ``sqs`` no
-  Docker delivery to an event source mapping.
+- ``patches`` (``patch_moto``, once when the emulator starts; ``patches.guard`` stops it on a moto the patches no
+  longer fit): ``kms`` key tags and policy; ``dynamodb`` the global table model (its index and deletion protection
+  updates, one index change per update, its deletion) and ``DescribeLimits`` at AWS's defaults; ``awslambda``
+  function architectures and tracing, ``GetAccountSettings``, version references and updates, an alias model;
+  ``cloudformation`` updates through conditions, outputs of skipped resources, ``RetainExceptOnCreate`` (kept, but
+  deleted by a failed first create's rollback), JSON templates parsed as JSON; ``ec2`` route tables deleted with
+  their stack, subnets placed by ``AvailabilityZoneId``; ``stacksets`` overrides (an empty list clears them),
+  instance updates, failed operations and their rollback; ``iam`` TLS-only bucket policies; ``s3`` event
+  ``versionId``/``sequencer``/time and the server's replication route; ``sqs`` no Docker delivery to an event
+  source mapping.
 - ``skipped``: bucket versioning, notifications, public access block and ownership controls, bucket, queue
   and topic policies, CloudWatch alarms, the secret, and the global table where no stack created it; what
   stays uncovered.

@@ -6,23 +6,28 @@ CloudFormation creates a function (the project's emulator patch answers ``GetAcc
 ``MOTO_LAMBDA_CONCURRENCY_QUOTA``, which the tests set); moto offers every endpoint service in every zone and
 knows every service name, so the "not offered in a zone" and "not in this region" messages are checked on
 moto's real ``DescribeVpcEndpointServices`` answer with a zone or the service taken away; moto's VPC quotas are
-its fixed defaults, so "Interface VPC endpoints per VPC" (50 against 5 needed) cannot be made to fail.
+its fixed defaults, so "Interface VPC endpoints per VPC" (50 against 5 needed) cannot be made to fail; moto's
+``DescribeLimits`` answers fixed values older than AWS's defaults, so the emulator patch answers AWS's defaults
+and the tests lower the table's with ``TAP_EMULATED_TABLE_WRITE_QUOTA``.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from tap_templates.config import load_config, parse_config
 from tap_templates.deploy import preflight, targets
 from tap_templates.deploy.aws import connect
+from tap_templates.local.patches.dynamodb import TABLE_WRITE_QUOTA_VARIABLE
 from tap_templates.render import render
 from tests.deploy.helpers import ACCOUNT, REGIONS, record_configuration, run_script, server_session
 
 DEV, PROD = load_config("dev"), load_config("prod")
 QUOTA = "MOTO_LAMBDA_CONCURRENCY_QUOTA"
+TABLE_QUOTA = TABLE_WRITE_QUOTA_VARIABLE
 
 
 def check(cfg, accounts=(), endpoint_url=None):
@@ -73,7 +78,10 @@ def test_reserved_concurrency_the_account_cannot_give(aws, roles, monkeypatch):
         assert problems_in(found, region) == [
             "reserved concurrency 100 would leave 50 of the account's 150 concurrent executions unreserved, and "
             "Lambda keeps at least 100: lower [processor] reserved_concurrency to 50 or less, or request a higher "
-            "'Concurrent executions' quota (L-B99A9384)"]
+            "'Concurrent executions' quota (L-B99A9384)",
+            "Lambda allows 150 concurrent executions here, below the 1,000 of [capacity] lambda_concurrency_quota "
+            "that the pipeline is sized for (tap estimate): request a higher 'Concurrent executions' quota "
+            "(L-B99A9384), or set capacity.lambda_concurrency_quota = 150"]
     monkeypatch.setenv(QUOTA, "100")
     assert "[processor] reserved_concurrency cannot fit at all" in check(DEV).problems[0]
 
@@ -82,10 +90,11 @@ def test_an_update_counts_the_function_s_own_reservation_back(aws, roles, cli, c
     """Deployed dev holds 10 per region; at a quota of 110 the account shows 100 unreserved, and re-reserving the
     same 10 leaves 100: no problem. Without the function's own 10 counted back it would report 90."""
     assert cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes").code == 0
+    small = replace(DEV, capacity=replace(DEV.capacity, lambda_concurrency_quota=109))  # sized for this account
     monkeypatch.setenv(QUOTA, "110")
-    assert check(DEV).problems == ()
+    assert check(small).problems == ()
     monkeypatch.setenv(QUOTA, "109")
-    assert "would leave 99 of the account's 109" in check(DEV).problems[0]
+    assert "would leave 99 of the account's 109" in check(small).problems[0]
 
 
 def test_config_rules_need_a_recording_recorder_of_their_types(aws, roles):
@@ -154,6 +163,20 @@ def test_vpc_quotas_of_a_first_create(aws, roles):
     assert problems_in(found, "us-west-2") == []
 
 
+def test_the_table_write_quota_the_pipeline_is_sized_for(aws, roles, monkeypatch):
+    """An account whose per-table write throughput is below ``[capacity] table_write_quota`` (the emulator's
+    ``DescribeLimits`` answers AWS's default of 40,000 unless told otherwise), in every replica's region."""
+    assert check(DEV).problems == ()
+    monkeypatch.setenv(TABLE_QUOTA, "10000")
+    found = check(DEV)
+    for region in REGIONS:
+        assert problems_in(found, region) == [
+            "DynamoDB allows 10,000 write units per second per table here, below the 40,000 of [capacity] "
+            "table_write_quota that the pipeline is sized for (tap estimate): request a higher table-level write "
+            "throughput quota in Service Quotas, or set capacity.table_write_quota = 10000"]
+    assert check(replace(DEV, capacity=replace(DEV.capacity, table_write_quota=10_000))).problems == ()
+
+
 def test_accounts_it_cannot_read_are_noted_not_checked(aws, roles):
     found = check(DEV, accounts=("111111111111",))
     assert found.problems == ()
@@ -172,8 +195,10 @@ def test_the_deploy_and_its_dry_run_stop_before_changing_anything(aws, roles, cl
         result = cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes", *extra)
         assert result.code == 2
         lines = result.err.strip().splitlines()
-        assert [line.split(": reserved concurrency")[0] for line in lines] == [
-            f"pre-flight: {ACCOUNT} us-west-2", f"pre-flight: {ACCOUNT} us-east-1"], "one line per problem"
+        expected = [f"pre-flight: {ACCOUNT} {region}: {problem}" for region in ("us-west-2", "us-east-1")
+                    for problem in ("reserved concurrency 10 would leave", "Lambda allows 100 concurrent")]
+        assert len(lines) == len(expected), "one line per problem"
+        assert all(line.startswith(start) for line, start in zip(lines, expected, strict=True)), lines
         assert "Traceback" not in result.err and result.out == ""
     for region in REGIONS:
         cf = aws.client("cloudformation", region_name=region)

@@ -127,6 +127,8 @@ def _dynamodb(action: str, op: str, p: dict[str, Any], w: Where) -> list[Request
     tables = [p["TableName"]] if "TableName" in p else list(p.get("RequestItems", {}))
     suffix = f"/index/{p['IndexName']}" if p.get("IndexName") else ""
     found = [w.request(action, f"arn:aws:dynamodb:{w.region}:{w.account}:table/{t}{suffix}") for t in tables]
+    if not tables:  # an account-wide call (DescribeLimits, ListTables): the reference gives it no resource type
+        found = [w.request(action, "*")]
     for update in p.get("ReplicaUpdates", []):
         if "Delete" in update:
             replica = f"arn:aws:dynamodb:{update['Delete']['RegionName']}:{w.account}:table/{p['TableName']}"

@@ -18,6 +18,7 @@ __all__ = ["PATCHES", "SUPPORTED_MOTO", "EmulatorError", "moto_version", "patch_
 PATCHES: tuple[Callable[[], None], ...] = (
     kms.patch_key_properties,
     dynamodb.register_global_table_model,
+    dynamodb.patch_describe_limits,
     awslambda.patch_function_properties,
     awslambda.patch_account_settings,
     awslambda.patch_version_model,

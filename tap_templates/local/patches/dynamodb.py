@@ -11,16 +11,26 @@ is usable at once (moto has no backfill). Deleting the resource (the rollback of
 deletion ``RetainExceptOnCreate`` lets through: ``patches.cloudformation``) deletes every replica, and fails, as
 on AWS, while a replica has deletion protection. Where no stack created the table,
 ``skipped.create_table_from_template`` creates it with the DynamoDB API.
+
+Gap: ``DescribeLimits`` answers fixed values (10,000 units per table, 20,000 per account) older than AWS's
+defaults, so the deploy's pre-flight would find every emulated account below the table-level write throughput
+``[capacity]`` assumes. The patch answers AWS's documented defaults (40,000 read and write units per table,
+80,000 per account: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html), or the
+per-table write units in ``TAP_EMULATED_TABLE_WRITE_QUOTA`` where a test sets a lower quota.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tap_templates.local.patches.guard import Patch
 from tap_templates.local.skipped import GLOBAL_TABLE
 
 GLOBAL_TABLE_MODEL = Patch("dynamodb: global table model")
+DESCRIBE_LIMITS = Patch("dynamodb: DescribeLimits")
+TABLE_WRITE_QUOTA_VARIABLE = "TAP_EMULATED_TABLE_WRITE_QUOTA"
+TABLE_QUOTA, ACCOUNT_QUOTA = 40_000, 80_000  # AWS's defaults per table (and per index) and per account
 _MODEL_CACHES = ("get_model_list", "get_model_map", "get_name_type_map")
 # What DynamoDB answers an update that creates or deletes a second index while one is in progress.
 ONE_INDEX_AT_A_TIME = ("Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously "
@@ -150,3 +160,18 @@ def register_global_table_model() -> None:
         clear()
     if patch.require(parsing, "get_model_map")().get(GLOBAL_TABLE) is not model:
         patch.fail("moto's CloudFormation no longer finds models among CloudFormationModel's subclasses")
+
+
+def patch_describe_limits() -> None:
+    patch = DESCRIBE_LIMITS
+    handler_cls = patch.require(patch.module("moto.dynamodb.responses"), "DynamoHandler")
+    patch.require(handler_cls, "describe_limits")
+    action_result = patch.require(patch.module("moto.core.responses"), "ActionResult")
+
+    def describe_limits(self: Any) -> Any:
+        table = int(os.environ.get(TABLE_WRITE_QUOTA_VARIABLE, TABLE_QUOTA))
+        return action_result({"AccountMaxReadCapacityUnits": ACCOUNT_QUOTA, "AccountMaxWriteCapacityUnits":
+                              ACCOUNT_QUOTA, "TableMaxReadCapacityUnits": TABLE_QUOTA,
+                              "TableMaxWriteCapacityUnits": table})
+
+    handler_cls.describe_limits = describe_limits
