@@ -60,10 +60,19 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
 # --- paths the user names -----------------------------------------------------------------------------------
 
 
+def add_environment_options(parser: argparse.ArgumentParser, config_help: str) -> None:
+    """``--env`` (repeatable), ``--all`` and ``--config`` of the commands that take several environments (render,
+    diff), declared once with ``chosen_environments`` that reads them."""
+    parser.add_argument("--env", action="append", dest="envs", metavar="ENV",
+                        help="environment (config/ENV.toml here, else the shipped one); repeatable; default dev")
+    parser.add_argument("--all", action="store_true",
+                        help="every environment (config/*.toml here and the shipped ones)")
+    parser.add_argument("--config", type=Path, metavar="FILE", help=config_help)
+
+
 def chosen_environments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
-    """The environments of ``--env`` (repeatable), ``--all`` and ``--config`` as render and diff take them: one
-    rule for both, so ``--all`` means the same environments everywhere (the working directory's and the
-    shipped ones)."""
+    """The environments of ``add_environment_options``: one rule for every command that takes them, so ``--all``
+    means the same environments everywhere (the working directory's and the shipped ones)."""
     if args.all and args.envs:
         parser.error("--all and --env exclude each other")
     if args.config and (args.all or len(args.envs or []) > 1):

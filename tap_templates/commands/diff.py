@@ -30,10 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout whose code renders "t
 def parser(prog: str = PROG) -> cli.ArgumentParser:
     """The command's options (also what ``tap completion`` offers)."""
     parser = cli.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", action="append", dest="envs", metavar="ENV",
-                        help="environment (config/ENV.toml); repeatable; default dev")
-    parser.add_argument("--all", action="store_true", help="every environment in config/")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="config file for this code's side (one --env)")
+    cli.add_environment_options(parser, "config file for this code's side (one --env)")
     base = parser.add_mutually_exclusive_group(required=True)
     base.add_argument("--against", metavar="REF|DIR",
                       help="the base: a git ref (rendered with its own code) or a folder of renders like build/")

@@ -16,12 +16,7 @@ PROG = "render.py"
 
 def parser(prog: str = PROG) -> cli.ArgumentParser:
     parser = cli.ArgumentParser(prog=prog, description=__doc__)
-    parser.add_argument("--env", action="append", dest="envs", metavar="ENV",
-                        help="environment to render (config/ENV.toml here, else the shipped one); repeatable; "
-                             "default dev")
-    parser.add_argument("--all", action="store_true",
-                        help="render every environment (config/*.toml here and the shipped ones)")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="config file to use instead of config/ENV.toml")
+    cli.add_environment_options(parser, "config file to use instead of config/ENV.toml")
     parser.add_argument("--out", type=Path, default=Path("build"), metavar="DIR", help="output folder (build)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 when the files in --out differ from what the code renders")

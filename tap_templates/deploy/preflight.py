@@ -135,7 +135,7 @@ def run(cfg: PipelineConfig, aws: Aws, chosen: Targets, rendering: Rendering) ->
     if aws.account in chosen.accounts:
         plans = {t.region: RegionPlan(t.region, json.loads(t.body)) for t in rendering.templates}
         for region in regions.deploy_order(cfg):
-            for check in (lambda_concurrency, config_recorder, zones_and_endpoints, quotas, capacity_quotas):
+            for check in (lambda_concurrency, table_write_quota, config_recorder, zones_and_endpoints, quotas):
                 found, note = _attempt(check, cfg, aws, plans[region])
                 problems += [f"{PREFIX} {aws.account} {region}: {line}" for line in found]
                 notes += [f"{PREFIX} {aws.account} {region}: {note}"] if note else []
@@ -189,23 +189,31 @@ def _function(cfg: PipelineConfig, aws: Aws, region: str) -> dict[str, Any] | No
 
 
 def lambda_concurrency(cfg: PipelineConfig, aws: Aws, plan: RegionPlan) -> list[str]:
-    wanted = plan.reserved_concurrency
-    if not wanted:
-        return []
+    """The account's concurrent executions against ``[capacity]``, and the function's reservation against what
+    the account leaves unreserved."""
     limit = aws.client("lambda", plan.region).get_account_settings()["AccountLimit"]
-    held = 0
-    if _function(cfg, aws, plan.region) is not None:  # its current reservation comes back before the new one
-        current = aws.client("lambda", plan.region).get_function_concurrency(FunctionName=naming.function(cfg))
-        held = int(current.get("ReservedConcurrentExecutions") or 0)
-    left = limit["UnreservedConcurrentExecutions"] + held - wanted
-    if left >= UNRESERVED_MINIMUM:
-        return []
-    most = limit["UnreservedConcurrentExecutions"] + held - UNRESERVED_MINIMUM
-    fix = (f"lower [processor] reserved_concurrency to {most} or less" if most >= 2
-           else "[processor] reserved_concurrency cannot fit at all")
-    return [f"reserved concurrency {wanted} would leave {left} of the account's {limit['ConcurrentExecutions']} "
-            f"concurrent executions unreserved, and Lambda keeps at least {UNRESERVED_MINIMUM}: {fix}, or "
-            f"request a higher 'Concurrent executions' quota ({LAMBDA_CONCURRENCY_QUOTA})"]
+    found = []
+    executions, assumed = int(limit["ConcurrentExecutions"]), cfg.capacity.lambda_concurrency_quota
+    wanted = plan.reserved_concurrency
+    if wanted:
+        held = 0
+        if _function(cfg, aws, plan.region) is not None:  # its current reservation comes back before the new one
+            current = aws.client("lambda", plan.region).get_function_concurrency(FunctionName=naming.function(cfg))
+            held = int(current.get("ReservedConcurrentExecutions") or 0)
+        left = limit["UnreservedConcurrentExecutions"] + held - wanted
+        if left < UNRESERVED_MINIMUM:
+            most = limit["UnreservedConcurrentExecutions"] + held - UNRESERVED_MINIMUM
+            fix = (f"lower [processor] reserved_concurrency to {most} or less" if most >= 2
+                   else "[processor] reserved_concurrency cannot fit at all")
+            found.append(f"reserved concurrency {wanted} would leave {left} of the account's {executions} "
+                         f"concurrent executions unreserved, and Lambda keeps at least {UNRESERVED_MINIMUM}: {fix}, "
+                         f"or request a higher 'Concurrent executions' quota ({LAMBDA_CONCURRENCY_QUOTA})")
+    if executions < assumed:
+        found.append(f"Lambda allows {executions:,} concurrent executions here, below the {assumed:,} of [capacity] "
+                     f"lambda_concurrency_quota that the pipeline is sized for (tap estimate): request a higher "
+                     f"'Concurrent executions' quota ({LAMBDA_CONCURRENCY_QUOTA}), or set "
+                     f"capacity.lambda_concurrency_quota = {executions}")
+    return found
 
 
 def _records(recorder: dict[str, Any], resource_type: str) -> bool:
@@ -312,21 +320,13 @@ def quotas(cfg: PipelineConfig, aws: Aws, plan: RegionPlan) -> list[str]:
     return found
 
 
-def capacity_quotas(cfg: PipelineConfig, aws: Aws, plan: RegionPlan) -> list[str]:
-    """Every region runs the function and holds a replica of the table (replicated writes count against the
-    replica's quota), so each is checked against ``[capacity]``."""
-    found = []
-    assumed = cfg.capacity
+def table_write_quota(cfg: PipelineConfig, aws: Aws, plan: RegionPlan) -> list[str]:
+    """Every region holds a replica of the table (replicated writes count against the replica's quota), so each is
+    checked against ``[capacity]``."""
     table = int(aws.client("dynamodb", plan.region).describe_limits()["TableMaxWriteCapacityUnits"])
-    if table < assumed.table_write_quota:
-        found.append(f"DynamoDB allows {table:,} write units per second per table here, below the "
-                     f"{assumed.table_write_quota:,} of [capacity] table_write_quota that the pipeline is sized for "
-                     f"(tap estimate): request a higher table-level write throughput quota in Service Quotas, or "
-                     f"set capacity.table_write_quota = {table}")
-    executions = int(aws.client("lambda", plan.region).get_account_settings()["AccountLimit"]["ConcurrentExecutions"])
-    if executions < assumed.lambda_concurrency_quota:
-        found.append(f"Lambda allows {executions:,} concurrent executions here, below the "
-                     f"{assumed.lambda_concurrency_quota:,} of [capacity] lambda_concurrency_quota that the pipeline "
-                     f"is sized for (tap estimate): request a higher 'Concurrent executions' quota "
-                     f"({LAMBDA_CONCURRENCY_QUOTA}), or set capacity.lambda_concurrency_quota = {executions}")
-    return found
+    assumed = cfg.capacity.table_write_quota
+    if table >= assumed:
+        return []
+    return [f"DynamoDB allows {table:,} write units per second per table here, below the {assumed:,} of [capacity] "
+            f"table_write_quota that the pipeline is sized for (tap estimate): request a higher table-level write "
+            f"throughput quota in Service Quotas, or set capacity.table_write_quota = {table}"]

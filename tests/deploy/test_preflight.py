@@ -48,6 +48,11 @@ def roles(aws, cli):
     assert cli("roles", "--env", "prod").code == 0
 
 
+def sized_for(cfg, **capacity):
+    """``cfg`` with other ``[capacity]`` quotas: the account the pipeline is sized for."""
+    return replace(cfg, capacity=replace(cfg.capacity, **capacity))
+
+
 def problems_in(found, region):
     """The problems of one region, without their ``pre-flight: ACCOUNT REGION:`` prefix."""
     prefix = f"pre-flight: {ACCOUNT} {region}: "
@@ -90,7 +95,7 @@ def test_an_update_counts_the_function_s_own_reservation_back(aws, roles, cli, c
     """Deployed dev holds 10 per region; at a quota of 110 the account shows 100 unreserved, and re-reserving the
     same 10 leaves 100: no problem. Without the function's own 10 counted back it would report 90."""
     assert cli("--env", "dev", "--code-zip", str(code_zip[0]), "--yes").code == 0
-    small = replace(DEV, capacity=replace(DEV.capacity, lambda_concurrency_quota=109))  # sized for this account
+    small = sized_for(DEV, lambda_concurrency_quota=109)
     monkeypatch.setenv(QUOTA, "110")
     assert check(small).problems == ()
     monkeypatch.setenv(QUOTA, "109")
@@ -174,7 +179,7 @@ def test_the_table_write_quota_the_pipeline_is_sized_for(aws, roles, monkeypatch
             "DynamoDB allows 10,000 write units per second per table here, below the 40,000 of [capacity] "
             "table_write_quota that the pipeline is sized for (tap estimate): request a higher table-level write "
             "throughput quota in Service Quotas, or set capacity.table_write_quota = 10000"]
-    assert check(replace(DEV, capacity=replace(DEV.capacity, table_write_quota=10_000))).problems == ()
+    assert check(sized_for(DEV, table_write_quota=10_000)).problems == ()
 
 
 def test_accounts_it_cannot_read_are_noted_not_checked(aws, roles):
