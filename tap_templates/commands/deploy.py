@@ -124,8 +124,8 @@ def confirm_changes(args: argparse.Namespace, plans: Sequence[plan.StackSetPlan]
 
 def check(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws,
           rendering: Rendering) -> targets.Targets | None:
-    """What AWS would refuse, before anything else: the manifest, the targets, the pre-flight, the roles.
-    None when the pre-flight found problems (printed, one line each)."""
+    """What AWS would refuse, before anything else: the manifest, the targets, the pre-flight (the roles among
+    it). None when the pre-flight found problems (printed, one line each)."""
     for note in manifest.check_manifest(cfg, rendering, None if args.config or not BUILD_DIR.is_dir() else BUILD_DIR):
         print(note)
     chosen = targets.targets(cfg, aws.account, args.accounts, args.organizational_units)
@@ -134,10 +134,7 @@ def check(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws,
         print(line)
     for line in checked.problems:
         print(line, file=sys.stderr)
-    if checked.problems:
-        return None
-    plan.check_roles(cfg, aws, chosen)
-    return chosen
+    return None if checked.problems else chosen
 
 
 def show(args: argparse.Namespace, cfg: config.PipelineConfig, aws: Aws,

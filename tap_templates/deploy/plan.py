@@ -29,7 +29,6 @@ from tap_templates.deploy.aws import Aws, error_code
 from tap_templates.deploy.indexes import Rollout, rollout
 from tap_templates.deploy.manifest import desired_parameters, manifest_entries
 from tap_templates.deploy.targets import Targets, administration_role_arn, organization_accounts
-from tap_templates.errors import ConfigError
 from tap_templates.render import RenderedTemplate, Rendering
 
 
@@ -247,22 +246,3 @@ def plan(cfg: PipelineConfig, aws: Aws, rendering: Rendering, code_sha256: str, 
                               and i.overrides.get(DELETION_PROTECTION) == "false"),
         ))
     return plans
-
-
-def check_roles(cfg: PipelineConfig, aws: Aws, chosen: Targets) -> None:
-    """Self-managed StackSets fail late and obscurely without their roles; say so up front instead."""
-    if chosen.service_managed:
-        return
-    iam = aws.client("iam", cfg.primary_region)
-    wanted = [naming.stackset_administration_role(cfg)]
-    if aws.account in chosen.accounts:
-        wanted.append(naming.stackset_execution_role(cfg))
-    for role in wanted:
-        try:
-            iam.get_role(RoleName=role)
-        except ClientError as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
-            raise ConfigError(
-                f"StackSet role {role} not found in account {aws.account}: deploy build/{cfg.environment}/"
-                f"stackset-roles.json first (python scripts/deploy.py roles --env {cfg.environment})") from None

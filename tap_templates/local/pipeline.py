@@ -23,8 +23,9 @@ from typing import Any
 
 from tap_templates import cli
 from tap_templates.config import PipelineConfig
-from tap_templates.deploy import artifacts, kept, manifest, plan, stacksets, targets
+from tap_templates.deploy import artifacts, kept, manifest, plan, preflight, stacksets, targets
 from tap_templates.deploy.aws import Aws, connect
+from tap_templates.errors import ConfigError
 from tap_templates.local import state, uploads
 from tap_templates.local.container import Container, restore_env
 from tap_templates.local.deployment import Deployment
@@ -139,7 +140,9 @@ def deploy_pipeline(cfg: PipelineConfig, aws: Aws, work_dir: Path) -> dict[str, 
     stacksets.deploy_roles(cfg, aws, rendering.roles, poll_seconds=0.05)
     manifest.check_manifest(cfg, rendering)
     chosen = targets.targets(cfg, aws.account)
-    plan.check_roles(cfg, aws, chosen)
+    missing = preflight.stackset_roles(cfg, aws, chosen)
+    if missing:
+        raise ConfigError(missing[0])
     zip_path, code_sha = handler_zip(work_dir / "handler.zip")
     code = zip_path.read_bytes()
     plans = plan.plan(cfg, aws, rendering, code_sha, chosen)
